@@ -1,0 +1,20 @@
+"""chainrule: reverse-mode automatic differentiation on NumPy, PyTorch-shaped, with
+textbook-style explanations of every backward pass.
+
+Public names only; each lives in the module named for it.
+"""
+from .tensor import Tensor  # first: tensor -> ops -> autograd is the import order
+from . import autograd, errors
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import (bool_, float16, float32, float64, get_default_dtype, get_rng_state, int32,
+                      int64, manual_seed, set_default_dtype, set_rng_state)
+from .check import gradcheck, gradgradcheck
+from .creation import (arange, eye, full, linspace, ones, ones_like, rand, randint, randn, tensor,
+                       zeros, zeros_like)
+from .ops import (abs, cat, clip, concatenate, cos, exp, expand, flatten, log, log_softmax,
+                  logsumexp, matmul, max, maximum, mean, min, minimum, relu, reshape, sigmoid,
+                  sin, softmax, split, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze,
+                  var, where)
+from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad
+
+__version__ = "0.1.0"

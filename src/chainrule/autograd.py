@@ -1,0 +1,330 @@
+"""The graph and the reverse-mode engine.
+
+Every differentiable operation on tensors that require grad records a `Node`: the primitive,
+its input tensors (in order), its parameters and its output array. `backward` walks the nodes
+reachable from the outputs in reverse topological order (computed iteratively, so a chain of
+a million nodes is fine), calls each primitive's VJP rules and sums what arrives at each node
+before passing it on, so a value used along several paths gets the sum over its paths.
+Gradients reach `.grad` only on leaves (tensors made by the user) and on tensors that called
+`retain_grad()`.
+"""
+import weakref
+
+from . import backend
+from .errors import GraphError
+from .tensor import Tensor
+
+
+class _GradMode:
+    __slots__ = ("enabled",)
+
+    def __init__(self):
+        self.enabled = True
+
+
+grad_mode = _GradMode()
+
+
+def is_grad_enabled():
+    return grad_mode.enabled
+
+
+class set_grad_enabled:
+    """Context manager (and decorator) that turns graph recording on or off."""
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+        self.prev = []
+
+    def __enter__(self):
+        self.prev.append(grad_mode.enabled)
+        grad_mode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        grad_mode.enabled = self.prev.pop()
+        return False
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return fn(*args, **kwargs)
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = getattr(fn, "__doc__", None)
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Record no graph inside the block: for evaluation and parameter updates.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(1.0, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record the graph inside the block, even within `no_grad`."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+# Set by `explain` (and anomaly mode) to watch the backward pass; None costs nothing.
+_observers = []
+
+
+class Node:
+    """One recorded primitive application: what its VJP needs, nothing more."""
+
+    __slots__ = ("prim", "inputs", "params", "out", "versions", "retained", "trace", "__weakref__")
+
+    def __init__(self, prim, inputs, params, out):
+        self.prim = prim
+        self.inputs = inputs
+        self.params = params
+        self.out = out
+        self.versions = [t._version for t in inputs]
+        self.retained = None
+        self.trace = None
+
+    @property
+    def name(self):
+        return self.prim.name
+
+    def output_tensor(self, differentiable):
+        """The output as a tensor; attached to this node when the VJP itself is recorded."""
+        t = Tensor._wrap(self.out)
+        if differentiable:
+            t.requires_grad = True
+            t._node = self
+        return t
+
+    def vjp(self, g, create_graph):
+        """Gradients for each input (None where an input needs none), shaped like the inputs."""
+        prim = self.prim
+        inputs = self.inputs
+        out = self.output_tensor(create_graph)
+        grads = []
+        for i, t in enumerate(inputs):
+            rule = prim.vjp_rule(i) if t.requires_grad else None
+            if rule is None:
+                grads.append(None)
+                continue
+            gi = rule(g, out, *inputs, **self.params)
+            if gi.shape != t.shape:
+                gi = _ops().sum_to_shape(gi, t.shape)
+            if gi.dtype != t.dtype:
+                gi = gi.astype(t.dtype)
+            grads.append(gi)
+        return grads
+
+    def release(self):
+        self.inputs = None
+        self.out = None
+
+    def check_versions(self):
+        for t, v in zip(self.inputs, self.versions):
+            if t._version != v:
+                raise GraphError(
+                    f"{self.prim.name}: an input of shape {t.shape} was modified in place after "
+                    f"the forward pass saved it (version {v} -> {t._version}); its gradient "
+                    "would be wrong. Use an out-of-place operation (x = x + 1, not x += 1), "
+                    "or .clone() the tensor before changing it.")
+
+    def __repr__(self):
+        return f"<Node {self.prim.name}>"
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+def _freed_error(node):
+    return GraphError(
+        f"Trying to backward through the graph a second time (op '{node.prim.name}'): its saved "
+        "values were freed after the first backward. Pass retain_graph=True to the first "
+        "backward if you need to walk it again.")
+
+
+def toposort(roots):
+    """Nodes reachable from `roots`, every node before the nodes that feed it (iterative DFS)."""
+    order, seen = [], set()
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, 0)]
+        while stack:
+            node, i = stack[-1]
+            inputs = node.inputs
+            if inputs is None:
+                raise _freed_error(node)
+            while i < len(inputs):
+                child = inputs[i]._node
+                i += 1
+                if child is not None and child not in seen and inputs[i - 1].requires_grad:
+                    seen.add(child)
+                    stack[-1] = (node, i)
+                    stack.append((child, 0))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _accumulate(store, key, g):
+    prev = store.get(key)
+    store[key] = g if prev is None else prev + g
+
+
+def _seed_gradients(outputs, grad_outputs):
+    seeds = []
+    for i, t in enumerate(outputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"backward: outputs must be Tensors, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise GraphError(
+                f"backward: output {i} (shape {t.shape}) does not require grad, so there is no "
+                "graph to walk. Set requires_grad=True on the inputs you want gradients for, "
+                "and do not compute the output under no_grad().")
+        g = grad_outputs[i] if grad_outputs is not None else None
+        if g is None:
+            if t.data.size != 1:
+                raise GraphError(
+                    f"backward: output {i} has shape {t.shape}, not a scalar; pass gradient= "
+                    f"(an array of shape {t.shape}, e.g. ones) or reduce it first, e.g. "
+                    "loss.sum().backward() or loss.mean().backward().")
+            g = Tensor._wrap(backend.np.ones(t.shape, dtype=t.dtype))
+        elif not isinstance(g, Tensor):
+            g = Tensor._wrap(backend.to_array(g, t.dtype))
+        if g.shape != t.shape:
+            from .errors import ShapeError
+            raise ShapeError(f"backward: gradient has shape {g.shape} but output {i} has shape "
+                             f"{t.shape}; they must match.")
+        seeds.append((t, g))
+    return seeds
+
+
+def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=False,
+                 capture=None):
+    """The engine. Without `capture`, gradients accumulate into leaves' `.grad`; with it (a
+    list of tensors), their gradients are returned instead and `.grad` is left alone."""
+    seeds = _seed_gradients(outputs, grad_outputs)
+    node_grads, leaf_grads = {}, {}
+    for t, g in seeds:
+        if t._node is None:
+            _accumulate(leaf_grads, t, g)
+        else:
+            _accumulate(node_grads, t._node, g)
+    wanted_nodes = {}
+    if capture is not None:
+        wanted_nodes = {t._node: None for t in capture if t._node is not None}
+    order = toposort([t._node for t, _ in seeds if t._node is not None])
+    observers = list(_observers)
+    prev_mode = grad_mode.enabled
+    grad_mode.enabled = create_graph
+    try:
+        for node in order:
+            g = node_grads.pop(node, None)
+            if g is None:
+                continue
+            if node.inputs is None:
+                raise _freed_error(node)
+            node.check_versions()
+            if node in wanted_nodes:
+                wanted_nodes[node] = g
+            if node.retained is not None and capture is None:
+                _set_grad(node.retained(), g, create_graph)
+            input_grads = node.vjp(g, create_graph)
+            for obs in observers:
+                obs(node, g, input_grads)
+            for t, gi in zip(node.inputs, input_grads):
+                if gi is None:
+                    continue
+                if t._node is None:
+                    _accumulate(leaf_grads, t, gi)
+                else:
+                    _accumulate(node_grads, t._node, gi)
+            if not retain_graph:
+                node.release()
+    finally:
+        grad_mode.enabled = prev_mode
+    if capture is not None:
+        return [wanted_nodes.get(t._node) if t._node is not None else leaf_grads.get(t)
+                for t in capture]
+    given = set()
+    for t, g in leaf_grads.items():
+        if t.requires_grad:
+            _set_grad(t, g, create_graph, given)
+    return None
+
+
+def _set_grad(t, g, create_graph, given=None):
+    """Accumulate `g` into `t.grad`, never sharing an array between two `.grad`s."""
+    if t is None:
+        return
+    if not create_graph:
+        g = g.detach()
+        data = g.data
+        if given is not None:
+            if id(data) in given or not data.flags.writeable or data.base is not None:
+                g = Tensor._wrap(data.copy())
+            given.add(id(g.data))
+    t.grad = g if t.grad is None else t.grad + g
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate into leaves' `.grad` the gradients of `tensors` (PyTorch's
+    `torch.autograd.backward`)."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+        grad_tensors = None if grad_tensors is None else [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    run_backward(list(tensors), grad_tensors, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of `outputs` with respect to `inputs`, returned as a tuple (PyTorch's
+    `torch.autograd.grad`); `.grad` attributes are not touched.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(3.0, requires_grad=True)
+    >>> (g,) = cr.autograd.grad(x ** 2, x)
+    >>> g.item()
+    6.0
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise GraphError(f"autograd.grad: input {i} does not require grad; call "
+                             "requires_grad_() on it before computing the outputs.")
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=inputs)
+    for i, (t, g) in enumerate(zip(inputs, result)):
+        if g is None and not allow_unused:
+            raise GraphError(f"autograd.grad: input {i} (shape {t.shape}) is not used to compute "
+                             "the outputs; pass allow_unused=True to get None for it.")
+    return tuple(result)
+
+
+def retain_grad(t):
+    """Ask a non-leaf tensor to keep its gradient in `.grad` after backward."""
+    if t._node is not None:
+        t._node.retained = weakref.ref(t)

@@ -1,0 +1,76 @@
+"""The one place that imports NumPy: array creation, the dtype policy and the random generator.
+
+Policy (PyTorch's): Python floats become the default dtype (float32 unless changed with
+`set_default_dtype`), Python ints become int64, bools stay bool, and a NumPy array keeps its
+dtype. A Python scalar mixed with a tensor takes the tensor's dtype, so float32 stays float32.
+"""
+import numpy as np
+
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+
+_default_dtype = float32
+_rng = np.random.default_rng()
+
+
+def set_default_dtype(dtype):
+    """Set the dtype that Python floats (and `randn`, `zeros`, ...) become: float32 or float64."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        from .errors import DTypeError
+        raise DTypeError(f"set_default_dtype: {dtype} is not a floating dtype; use float32 or float64")
+    _default_dtype = dtype
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def is_float(dtype):
+    return dtype.kind == "f"
+
+
+def to_array(data, dtype=None):
+    """Turn `data` (array, nested lists, scalar) into an ndarray under the dtype policy."""
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    arr = np.asarray(data, dtype=dtype)
+    if dtype is None and arr.dtype == float64 and not isinstance(data, np.generic):
+        arr = arr.astype(_default_dtype, copy=False)
+    return arr
+
+
+def scalar_array(value, like_dtype):
+    """A 0-d array for a Python scalar used beside a tensor of `like_dtype`."""
+    if like_dtype.kind == "f":
+        dtype = like_dtype
+    elif isinstance(value, float):
+        dtype = _default_dtype
+    elif isinstance(value, (bool, np.bool_)):
+        dtype = like_dtype
+    else:
+        dtype = like_dtype if like_dtype.kind in "iu" else int64
+    return np.asarray(value, dtype=dtype)
+
+
+def manual_seed(seed):
+    """Seed chainrule's random generator (rand, randn, dropout, init, data shuffling)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def rng():
+    return _rng
+
+
+def get_rng_state():
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state):
+    _rng.bit_generator.state = state

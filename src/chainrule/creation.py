@@ -1,0 +1,89 @@
+"""Functions that make new tensors (PyTorch's names and defaults)."""
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _make(array, requires_grad, name=None):
+    t = Tensor._wrap(array)
+    t.name = name
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def _dtype(dtype):
+    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def tensor(data, dtype=None, requires_grad=False, name=None):
+    """A new tensor from `data`. Python floats become float32 (the default dtype), NumPy arrays
+    keep their dtype; `name` is what `explain` calls it.
+
+    >>> import chainrule as cr
+    >>> cr.tensor([1.0, 2.0]).dtype
+    dtype('float32')
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(np.array(backend.to_array(data, dtype)), requires_grad=requires_grad, name=name)
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    return _make(np.zeros(_shape(size), _dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    return _make(np.ones(_shape(size), _dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _make(np.full(size, fill_value, _dtype(dtype)), requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return _make(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return _make(np.ones(t.shape, dtype or t.dtype), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """Like PyTorch: integers give int64, any float gives the default float dtype."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None and any(isinstance(v, float) for v in (start, end, step)):
+        dtype = backend.get_default_dtype()
+    return _make(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    return _make(np.linspace(start, end, steps, dtype=_dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False):
+    """Uniform on [0, 1), from the generator that `manual_seed` seeds."""
+    return _make(backend.rng().random(_shape(size)).astype(_dtype(dtype)), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False):
+    """Standard normal, from the generator that `manual_seed` seeds."""
+    return _make(backend.rng().standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
+
+
+def randint(low, high, size, dtype=None):
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _make(backend.rng().integers(low, high, size, dtype=dtype or np.int64), False)

@@ -1,0 +1,180 @@
+"""Elementwise primitives: arithmetic, powers, transcendental functions, activations.
+
+Each entry: name, NumPy forward, one VJP rule per input, the formula and local derivatives
+that `explain` prints. Rules see (g, y, *inputs) as Tensors; broadcasting is undone by the
+engine. Masks built from input values are constants (their derivative is zero almost
+everywhere), so they are wrapped as plain arrays.
+"""
+import numpy as np
+
+from ..tensor import Tensor
+from .registry import Primitive, apply, as_tensor, lift_pair
+
+BROADCAST_HINT = ("Shapes must broadcast: align them from the right, each pair of dimensions "
+                  "equal or one of them 1; reshape or unsqueeze an operand to fix it.")
+
+
+def _const(array, like):
+    """A mask or other constant array as a Tensor of `like`'s dtype."""
+    return Tensor._wrap(np.asarray(array, dtype=like.data.dtype))
+
+
+# ---- arithmetic ----
+ADD = Primitive("add", np.add, [lambda g, y, a, b: g, lambda g, y, a, b: g],
+                "a + b", ["1", "1"], BROADCAST_HINT)
+SUB = Primitive("sub", np.subtract, [lambda g, y, a, b: g, lambda g, y, a, b: -g],
+                "a - b", ["1", "-1"], BROADCAST_HINT)
+MUL = Primitive("mul", np.multiply, [lambda g, y, a, b: g * b, lambda g, y, a, b: g * a],
+                "a · b", ["b", "a"], BROADCAST_HINT)
+DIV = Primitive("div", np.true_divide,
+                [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
+                "a / b", ["1/b", "-a/b²"], BROADCAST_HINT)
+NEG = Primitive("neg", np.negative, [lambda g, y, x: -g], "-x", ["-1"])
+
+
+def _pow_base(g, y, a, b):
+    # NOTE: where the exponent is 0 the derivative is 0 (PyTorch), even at a = 0.
+    d = b * a ** (b - 1)
+    zero_exp = b.data == 0
+    if zero_exp.any():
+        d = where(zero_exp, 0.0, d)
+    return g * d
+
+
+def _pow_exponent(g, y, a, b):
+    # NOTE: at a = 0 with b >= 0 the derivative is taken as 0 (PyTorch), not nan.
+    d = y * log(a)
+    at_zero = (a.data == 0) & (b.data >= 0)
+    if at_zero.any():
+        d = where(at_zero, 0.0, d)
+    return g * d
+
+
+POW = Primitive("pow", np.power, [_pow_base, _pow_exponent],
+                "a^b", ["b·a^(b-1)", "a^b·ln(a)"], BROADCAST_HINT)
+
+
+def maximum_rule(first, pick):
+    """VJP of maximum/minimum for input 0 (first=True) or 1."""
+    def rule(g, y, a, b):
+        # NOTE: at a tie the gradient is split evenly between the two inputs (PyTorch).
+        mine, other = (a, b) if first else (b, a)
+        share = pick(mine.data, other.data) + 0.5 * (mine.data == other.data)
+        return g * _const(share, g)
+    return rule
+
+
+MAXIMUM = Primitive("maximum", np.maximum,
+                    [maximum_rule(True, np.greater), maximum_rule(False, np.greater)],
+                    "max(a, b)", ["[a > b] (½ at a tie)", "[b > a] (½ at a tie)"], BROADCAST_HINT)
+MINIMUM = Primitive("minimum", np.minimum,
+                    [maximum_rule(True, np.less), maximum_rule(False, np.less)],
+                    "min(a, b)", ["[a < b] (½ at a tie)", "[b < a] (½ at a tie)"], BROADCAST_HINT)
+
+# ---- transcendental ----
+EXP = Primitive("exp", np.exp, [lambda g, y, x: g * y], "exp(x)", ["exp(x)"])
+LOG = Primitive("log", np.log, [lambda g, y, x: g / x], "ln(x)", ["1/x"])
+SQRT = Primitive("sqrt", np.sqrt, [lambda g, y, x: g / (2.0 * y)], "√x", ["1/(2√x)"])
+SIN = Primitive("sin", np.sin, [lambda g, y, x: g * cos(x)], "sin(x)", ["cos(x)"])
+COS = Primitive("cos", np.cos, [lambda g, y, x: -g * sin(x)], "cos(x)", ["-sin(x)"])
+TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], "tanh(x)", ["1 - y²"])
+# NOTE: abs'(0) = 0, the sign function's value there (PyTorch).
+ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _const(np.sign(x.data), g)],
+                "|x|", ["sign(x)"])
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only, so no overflow warnings for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+SIGMOID = Primitive("sigmoid", _sigmoid, [lambda g, y, x: g * (y * (1.0 - y))],
+                    "σ(x) = 1/(1 + exp(-x))", ["y(1 - y)"])
+# NOTE: relu'(0) = 0 (PyTorch: the gradient passes only where the output is positive).
+RELU = Primitive("relu", lambda x: np.maximum(x, 0),
+                 [lambda g, y, x: g * _const(y.data > 0, g)], "max(x, 0)", ["[x > 0]"])
+
+
+def _clip_forward(x, lo, hi):
+    return np.clip(x, lo, hi)
+
+
+def _clip_rule(g, y, x, lo, hi):
+    # NOTE: at the bounds themselves the gradient passes (PyTorch's clamp).
+    inside = np.ones(x.shape, dtype=bool)
+    if lo is not None:
+        inside &= x.data >= lo
+    if hi is not None:
+        inside &= x.data <= hi
+    return g * _const(inside, g)
+
+
+CLIP = Primitive("clip", _clip_forward, [_clip_rule], "clip(x, lo, hi)", ["[lo ≤ x ≤ hi]"])
+
+
+def _where_forward(a, b, cond):
+    return np.where(cond, a, b)
+
+
+WHERE = Primitive("where", _where_forward,
+                  [lambda g, y, a, b, cond: where(cond, g, 0.0),
+                   lambda g, y, a, b, cond: where(cond, 0.0, g)],
+                  "cond ? a : b", ["[cond]", "[not cond]"], BROADCAST_HINT)
+
+
+def _cast_forward(x, dtype):
+    return x.astype(dtype)
+
+
+CAST = Primitive("cast", _cast_forward, [lambda g, y, x, dtype: cast(g, x.dtype)],
+                 "x as dtype", ["1"])
+
+
+# ---- public functions ----
+def _binary(prim):
+    def op(a, b):
+        a, b = lift_pair(a, b)
+        return apply(prim, (a, b))
+    op.__name__ = prim.name
+    return op
+
+
+def _unary(prim):
+    def op(x):
+        return apply(prim, (as_tensor(x),))
+    op.__name__ = prim.name
+    return op
+
+
+add, sub, mul, div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
+pow, maximum, minimum = _binary(POW), _binary(MAXIMUM), _binary(MINIMUM)
+neg, exp, log, sqrt = _unary(NEG), _unary(EXP), _unary(LOG), _unary(SQRT)
+sin, cos, tanh, abs = _unary(SIN), _unary(COS), _unary(TANH), _unary(ABS)
+sigmoid, relu = _unary(SIGMOID), _unary(RELU)
+
+
+def clip(x, min=None, max=None):
+    """Limit values to [min, max] (either may be None)."""
+    return apply(CLIP, (as_tensor(x),), lo=min, hi=max)
+
+
+def where(cond, a, b):
+    """Elementwise `a` where `cond` is true, else `b` (cond is not differentiated)."""
+    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond, dtype=bool)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_tensor(a)
+    a, b = lift_pair(a, b)
+    return apply(WHERE, (a, b), cond=cond)
+
+
+def cast(x, dtype):
+    """`x` converted to `dtype`; the gradient is converted back."""
+    x = as_tensor(x)
+    return apply(CAST, (x,), dtype=np.dtype(dtype))
+
+
+def compare(fn, a, b):
+    """A comparison: a bool tensor outside the graph."""
+    a, b = lift_pair(a, b)
+    return Tensor._wrap(fn(a.data, b.data))

@@ -1,0 +1,39 @@
+"""Matrix multiplication: 1-D, 2-D and batched with broadcasting (NumPy's matmul rules)."""
+import numpy as np
+
+from .registry import Primitive, apply, lift_pair
+
+
+def _grad_a(g, y, a, b):
+    if b.ndim == 1:                     # (..., n) @ (n,) -> (...)
+        return g.unsqueeze(-1) * b
+    if a.ndim == 1:                     # (n,) @ (..., n, m) -> (..., m)
+        return (b @ g.unsqueeze(-1)).squeeze(-1)
+    return g @ b.mT
+
+
+def _grad_b(g, y, a, b):
+    if a.ndim == 1:
+        if b.ndim == 1:                 # dot product
+            return g * a
+        return a.unsqueeze(-1) * g.unsqueeze(-2)
+    if b.ndim == 1:
+        return a * g.unsqueeze(-1)
+    return a.mT @ g
+
+
+MATMUL = Primitive(
+    "matmul", np.matmul, [_grad_a, _grad_b], "a @ b", ["b (as gᵀ-side factor: g @ bᵀ)",
+                                                       "a (as aᵀ @ g)"],
+    "The last dimension of a must equal the second-to-last of b (a: (..., n, k), "
+    "b: (..., k, m)); transpose an operand (.T) or check the layer sizes.")
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+    a, b = lift_pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        from ..errors import ShapeError
+        raise ShapeError(f"matmul: operands must have at least one dimension, got shapes "
+                         f"{a.shape} and {b.shape}; use * to multiply by a scalar.")
+    return apply(MATMUL, (a, b))

@@ -1,0 +1,129 @@
+"""Reduction primitives (sum, max, min) and the reductions composed from them."""
+import builtins
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .registry import Primitive, apply, as_tensor
+
+AXIS_HINT = "Check `axis`: each must lie in [-ndim, ndim)."
+
+
+def normalize_axis(axis, ndim, op):
+    """`axis` as a sorted tuple of non-negative ints (None: every axis)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
+                             f"dimensions; {AXIS_HINT}")
+        out.append(int(a) % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def expand_reduced(g, shape, axes, keepdims):
+    """Broadcast a reduced gradient back to the input's `shape`."""
+    if not keepdims:
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        g = g.reshape(kept)
+    return g.expand(shape)
+
+
+def _sum_rule(g, y, x, axes, keepdims):
+    return expand_reduced(g, x.shape, axes, keepdims)
+
+
+def _extremum_rule(g, y, x, axes, keepdims):
+    # NOTE: ties share the gradient evenly (PyTorch's amax/amin and full max()).
+    yk = y.data if keepdims else np.expand_dims(y.data, axes)
+    mask = x.data == yk
+    share = mask / mask.sum(axis=axes, keepdims=True)
+    return expand_reduced(g, x.shape, axes, keepdims) * Tensor._wrap(share.astype(g.dtype))
+
+
+SUM = Primitive("sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
+                [_sum_rule], "Σ x", ["1"], AXIS_HINT)
+MAX = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
+                [_extremum_rule], "max x", ["[x = max] / #ties"], AXIS_HINT)
+MIN = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
+                [_extremum_rule], "min x", ["[x = min] / #ties"], AXIS_HINT)
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over `axis` (an int, a tuple, or None for all)."""
+    x = as_tensor(x)
+    return apply(SUM, (x,), axes=normalize_axis(axis, x.ndim, "sum"), keepdims=keepdims)
+
+
+def _extremum(prim, x, axis, keepdims):
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, prim.name)
+    if x.data.size == 0:
+        raise ShapeError(f"{prim.name}: the tensor of shape {x.shape} is empty, so it has no "
+                         f"{prim.name}imum; check the slice that produced it.")
+    return apply(prim, (x,), axes=axes, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest value over `axis`; ties share the gradient evenly."""
+    return _extremum(MAX, x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest value over `axis`; ties share the gradient evenly."""
+    return _extremum(MIN, x, axis, keepdims)
+
+
+def _count(x, axis):
+    axes = normalize_axis(axis, x.ndim, "mean")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return n
+
+
+def mean(x, axis=None, keepdims=False):
+    x = as_tensor(x)
+    return sum(x, axis, keepdims) * (1.0 / _count(x, axis))
+
+
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance; `correction=1` (the default, as in PyTorch) divides by n - 1."""
+    x = as_tensor(x)
+    d = x - mean(x, axis, keepdims=True)
+    return sum(d * d, axis, keepdims) * (1.0 / (_count(x, axis) - correction))
+
+
+def std(x, axis=None, keepdims=False, correction=1):
+    return var(x, axis, keepdims, correction).sqrt()
+
+
+def _stable_shift(x, axis):
+    """The max along `axis` as a constant (finite), so exp never overflows."""
+    m = np.max(x.data, axis=axis, keepdims=True)
+    return Tensor._wrap(np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log Σ exp(x), computed without overflow (stable for logits of 1e4)."""
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, "logsumexp")
+    m = _stable_shift(x, axes)
+    out = sum((x - m).exp(), axes, keepdims=True).log() + m
+    return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def softmax(x, axis=-1):
+    """exp(x) / Σ exp(x) along `axis`, stable for large logits."""
+    x = as_tensor(x)
+    e = (x - _stable_shift(x, axis)).exp()
+    return e / sum(e, axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis`."""
+    x = as_tensor(x)
+    return x - logsumexp(x, axis, keepdims=True)

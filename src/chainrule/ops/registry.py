@@ -1,0 +1,104 @@
+"""The registry of primitives, and `apply`, which runs one and records it in the graph.
+
+Format of a registry entry (one `Primitive(...)` call per primitive, in the ops modules):
+
+    name      the op's name as errors, `explain` and the tests show it
+    forward   f(*arrays, **params) -> array: NumPy only, no Tensors
+    vjps      one rule per tensor input, in order; a rule is
+              rule(g, y, *inputs, **params) -> Tensor, the input's gradient given the output's
+              gradient g and output y (all Tensors), written with Tensor ops so it can itself be
+              differentiated (grad of grad); None means "no gradient flows to this input".
+              The engine sums the result back to the input's shape, so rules never handle
+              broadcasting. A variadic primitive (concatenate) gives a function i -> rule.
+    formula   how `explain` writes the forward, with inputs named as in the rules (x; a, b)
+    derivs    per input, the local derivative ∂y/∂input as `explain` prints it, in the same names
+              (y is the output)
+    hint      what to tell a user whose inputs the forward rejected
+
+Conventions at non-differentiable points follow PyTorch and are written at each rule as NOTE.
+"""
+import numpy as np
+
+from ..autograd import Node, grad_mode
+from ..errors import ShapeError
+from ..tensor import Tensor
+
+REGISTRY = {}
+
+
+class Primitive:
+    __slots__ = ("name", "forward", "vjps", "formula", "derivs", "hint", "variadic")
+
+    def __init__(self, name, forward, vjps, formula, derivs, hint=""):
+        self.name = name
+        self.forward = forward
+        self.variadic = callable(vjps)
+        self.vjps = vjps if self.variadic else tuple(vjps)
+        self.formula = formula
+        self.derivs = tuple(derivs)
+        self.hint = hint
+        if name in REGISTRY:
+            raise ValueError(f"primitive {name!r} registered twice")
+        REGISTRY[name] = self
+
+    def vjp_rule(self, i):
+        return self.vjps(i) if self.variadic else self.vjps[i]
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+# Set by detect_anomaly: called with each new node (to remember where it was made).
+node_hooks = []
+
+
+def apply(prim, inputs, **params):
+    """Run `prim` on the arrays of `inputs` (Tensors); record a Node when a grad is needed."""
+    try:
+        out = prim.forward(*[t.data for t in inputs], **params)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise _explain_failure(prim, inputs, params, exc) from exc
+    result = Tensor._wrap(out)
+    if grad_mode.enabled:
+        for t in inputs:
+            if t.requires_grad:
+                result.requires_grad = True
+                node = result._node = Node(prim, inputs, params, result.data)
+                for hook in node_hooks:
+                    hook(node)
+                break
+    return result
+
+
+def _explain_failure(prim, inputs, params, exc):
+    from ..errors import IndexError_
+    shapes = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
+    extra = "".join(f", {k}={v!r}" for k, v in params.items() if k != "index")
+    msg = f"{prim.name}: inputs {shapes}{extra}: {exc}."
+    if prim.hint:
+        msg += f" {prim.hint}"
+    if isinstance(exc, IndexError):
+        return IndexError_(msg)
+    if isinstance(exc, TypeError):
+        from ..errors import DTypeError
+        return DTypeError(msg)
+    return ShapeError(msg)
+
+
+def as_tensor(x, like=None):
+    """Lift a Python scalar or array to a Tensor; scalars take `like`'s dtype (float32 stays
+    float32)."""
+    if isinstance(x, Tensor):
+        return x
+    from .. import backend
+    if like is not None and isinstance(x, (int, float, bool, np.generic)):
+        return Tensor._wrap(backend.scalar_array(x, like.data.dtype))
+    return Tensor._wrap(backend.to_array(x))
+
+
+def lift_pair(a, b):
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, b)
+    elif not isinstance(b, Tensor):
+        b = as_tensor(b, a)
+    return a, b

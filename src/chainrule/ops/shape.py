@@ -1,0 +1,205 @@
+"""Shape primitives (they move values, never change them) and the shape helpers built on them.
+
+Their VJPs are the inverse movement: reshape back, transpose back, sum a broadcast back,
+scatter an indexed slice back (adding where an index repeats).
+"""
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .reductions import sum as _sum
+from .registry import Primitive, apply, as_tensor
+
+RESHAPE = Primitive(
+    "reshape", lambda x, shape: x.reshape(shape), [lambda g, y, x, shape: g.reshape(x.shape)],
+    "reshape(x)", ["1 (each value moves)"],
+    "The new shape must hold the same number of elements (use -1 for one inferred dimension).")
+TRANSPOSE = Primitive(
+    "transpose", lambda x, axes: np.transpose(x, axes),
+    [lambda g, y, x, axes: transpose(g, tuple(np.argsort(axes)))],
+    "transpose(x)", ["1 (each value moves)"], "Give each axis exactly once.")
+BROADCAST = Primitive(
+    "expand", lambda x, shape: np.broadcast_to(x, shape),
+    [lambda g, y, x, shape: sum_to_shape(g, x.shape)],
+    "expand(x)", ["1 (summed over copies)"],
+    "Only dimensions of size 1 can be expanded, and new dimensions go on the left.")
+
+
+def _concat_rule(i):
+    def rule(g, y, *inputs, axis):
+        start = int(np.sum([t.shape[axis] for t in inputs[:i]], dtype=np.int64))
+        index = [slice(None)] * g.ndim
+        index[axis] = slice(start, start + inputs[i].shape[axis])
+        return g[tuple(index)]
+    return rule
+
+
+CONCATENATE = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_rule,
+    "concat(x₁, x₂, …)", ["1 (its block)"],
+    "All inputs must have the same shape except along `axis`.")
+
+
+def _is_basic(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis
+               for p in parts)
+
+
+def _scatter_forward(g, index, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)  # repeated indices accumulate
+    return out
+
+
+GETITEM = Primitive(
+    "getitem", lambda x, index: x[index],
+    [lambda g, y, x, index: apply(SCATTER, (g,), index=index, shape=x.shape)],
+    "x[index]", ["1 at the picked entries"],
+    "Indices must lie within each dimension (negative ones count from the end).")
+SCATTER = Primitive(
+    "scatter_add", _scatter_forward,
+    [lambda g, y, x, index, shape: apply(GETITEM, (g,), index=index)],
+    "zeros with x added at index", ["1 at index"])
+
+
+def _normalize_index(index):
+    """Tensors and lists become arrays; boolean masks become integer arrays (np.nonzero), so
+    the backward can scatter with np.add.at."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out = []
+    for p in parts:
+        if isinstance(p, Tensor):
+            p = p.data
+        if isinstance(p, list):
+            p = np.asarray(p)
+        if isinstance(p, np.ndarray) and p.dtype == bool:
+            out.extend(np.nonzero(p))
+        else:
+            out.append(p)
+    return tuple(out) if isinstance(index, tuple) or len(out) > 1 else out[0]
+
+
+def getitem(x, index):
+    """x[index]: basic slices, integer arrays and boolean masks; repeated indices add up in
+    the backward pass."""
+    return apply(GETITEM, (as_tensor(x),), index=_normalize_index(index))
+
+
+def reshape(x, shape):
+    x = as_tensor(x)
+    shape = tuple(shape) if not isinstance(shape, (int, np.integer)) else (shape,)
+    if shape == x.shape:
+        return x
+    return apply(RESHAPE, (x,), shape=shape)
+
+
+def transpose(x, axes=None):
+    """Permute the axes (reverse them when `axes` is None)."""
+    x = as_tensor(x)
+    axes = tuple(range(x.ndim - 1, -1, -1)) if axes is None else tuple(a % max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} is not a permutation of the {x.ndim} axes of a "
+                         f"tensor of shape {x.shape}; give each axis exactly once.")
+    return apply(TRANSPOSE, (x,), axes=axes)
+
+
+def swapaxes(x, a, b):
+    x = as_tensor(x)
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, axes)
+
+
+def expand(x, shape):
+    """Broadcast `x` to `shape` without copying (-1 keeps a dimension)."""
+    x = as_tensor(x)
+    lead = len(shape) - x.ndim
+    shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    if shape == x.shape:
+        return x
+    return apply(BROADCAST, (x,), shape=shape)
+
+
+def sum_to_shape(g, shape):
+    """Sum a broadcast gradient back to `shape`: the one place broadcasting is undone."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = _sum(g, axes, keepdims=True)
+    return reshape(g, shape)
+
+
+def squeeze(x, axis=None):
+    x = as_tensor(x)
+    if axis is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1)
+    return reshape(x, shape)
+
+
+def unsqueeze(x, axis):
+    x = as_tensor(x)
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def concatenate(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    tensors = tuple(as_tensor(t) for t in tensors)
+    if not tensors:
+        raise ShapeError("concatenate: needs at least one tensor")
+    return apply(CONCATENATE, tensors, axis=axis % max(tensors[0].ndim, 1))
+
+
+cat = concatenate
+
+
+def stack(tensors, axis=0):
+    """Join tensors along a new axis."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ShapeError("stack: needs at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    axis = axis % (tensors[0].ndim + 1)
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def split(x, split_size_or_sections, axis=0):
+    """Split into pieces of `split_size` (int) or of the listed sizes (PyTorch's split)."""
+    x = as_tensor(x)
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        sizes = [split_size_or_sections] * (n // split_size_or_sections)
+        if n % split_size_or_sections:
+            sizes.append(n % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+        if np.sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} add up to {int(np.sum(sizes))}, but axis "
+                             f"{axis} has length {n}")
+    pieces, start = [], 0
+    for size in sizes:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, start + size)
+        pieces.append(getitem(x, tuple(index)))
+        start += size
+    return tuple(pieces)
