@@ -18,3 +18,28 @@ from .ops import (abs, cat, clip, concatenate, cos, exp, expand, flatten, log, l
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad
 
 __version__ = "0.1.0"
+
+# Submodules and features loaded on first use, so `import chainrule` stays light.
+_LAZY = {
+    "nn": ("chainrule.nn", None),
+    "optim": ("chainrule.optim", None),
+    "data": ("chainrule.data", None),
+    "io": ("chainrule.io", None),
+    "train": ("chainrule.train", None),
+    "explain": ("chainrule.explain", "explain"),
+    "detect_anomaly": ("chainrule.anomaly", "detect_anomaly"),
+    "compile": ("chainrule.compile", "compile"),
+    "save": ("chainrule.io", "save"),
+    "load": ("chainrule.io", "load"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+    import importlib
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
