@@ -32,3 +32,7 @@ class CheckpointError(ChainruleError, ValueError):
 
 class AnomalyError(ChainruleError, RuntimeError):
     """A NaN or inf found by `detect_anomaly`."""
+
+
+class OptimizerError(ChainruleError, ValueError):
+    """An optimizer built wrongly: no parameters, a parameter given twice, a bad option."""

@@ -1,0 +1,62 @@
+"""Gradient clipping, by global norm and by value (PyTorch's `clip_grad_norm_` and
+`clip_grad_value_`, which chainrule users also find as `chainrule.nn.utils.*`)."""
+import math
+
+import numpy as np
+
+from ..errors import GraphError
+from ..tensor import Tensor
+
+
+def _with_grads(parameters):
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale all gradients together so their joint `norm_type`-norm is at most `max_norm`;
+    returns the norm before clipping (a 0-d tensor). Gradients are scaled by
+    min(1, max_norm / (norm + 1e-6)), as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([0.0, 0.0], requires_grad=True)
+    >>> w.grad = cr.tensor([3.0, 4.0])
+    >>> cr.optim.clip_grad_norm_([w], max_norm=1.0).item()
+    5.0
+    >>> [round(v, 3) for v in w.grad.tolist()]
+    [0.6, 0.8]
+    """
+    params = _with_grads(parameters)
+    grads = [p.grad for p in params]
+    if not grads:
+        return Tensor._wrap(np.asarray(0.0, dtype=np.float32))
+    norm_type = float(norm_type)
+    if math.isinf(norm_type):
+        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
+    else:
+        total = sum(float(np.sum(np.abs(g.data.astype(np.float64)) ** norm_type))
+                    for g in grads) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise GraphError(
+            f"clip_grad_norm_: the total {norm_type}-norm of the gradients is {total}; some "
+            "gradient is NaN or inf. Find it with `with cr.detect_anomaly():`, or pass "
+            "error_if_nonfinite=False to clip anyway.")
+    coef = min(1.0, float(max_norm) / (total + 1e-6))
+    for p in params:  # new arrays: the engine may hand one gradient array to several leaves
+        p.grad = Tensor._wrap(p.grad.data * p.grad.dtype.type(coef))
+    return Tensor._wrap(np.asarray(total, dtype=grads[0].dtype))
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient element into [-clip_value, clip_value], in place.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([0.0, 0.0], requires_grad=True)
+    >>> w.grad = cr.tensor([-3.0, 0.5])
+    >>> cr.optim.clip_grad_value_([w], 1.0); w.grad.tolist()
+    [-1.0, 0.5]
+    """
+    v = float(clip_value)
+    for p in _with_grads(parameters):
+        p.grad = Tensor._wrap(np.clip(p.grad.data, -v, v))
