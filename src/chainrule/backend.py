@@ -37,12 +37,35 @@ def is_float(dtype):
 
 def to_array(data, dtype=None):
     """Turn `data` (array, nested lists, scalar) into an ndarray under the dtype policy."""
-    if isinstance(data, np.ndarray):
-        return data if dtype is None else data.astype(dtype, copy=False)
-    arr = np.asarray(data, dtype=dtype)
-    if dtype is None and arr.dtype == float64 and not isinstance(data, np.generic):
-        arr = arr.astype(_default_dtype, copy=False)
+    try:
+        if isinstance(data, np.ndarray):
+            arr = data if dtype is None else data.astype(dtype, copy=False)
+        else:
+            arr = np.asarray(data, dtype=dtype)
+            if dtype is None and arr.dtype == float64 and not isinstance(data, np.generic):
+                arr = arr.astype(_default_dtype, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise _conversion_error(data, dtype, exc) from exc
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise _conversion_error(data, dtype, None)
     return arr
+
+
+_NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: strings, objects, dates are refused
+
+
+def _conversion_error(data, dtype, exc):
+    """A clear error for data that cannot become a numeric array (ragged lists, strings, None)."""
+    from .errors import DTypeError, ShapeError
+    what = f"{type(data).__name__} {data!r}"[:120]
+    if exc is not None and "inhomogeneous" in str(exc):
+        return ShapeError(f"tensor: cannot make a tensor from the ragged nested list {what}: "
+                          f"{str(exc).rstrip('.')}. Every row must have the same length; pad the rows first.")
+    target = "" if dtype is None else f" of dtype {dtype}"
+    reason = f": {str(exc).rstrip('.')}" if exc is not None else ""
+    return DTypeError(f"tensor: cannot make a numeric tensor{target} from {what}{reason}. "
+                      "Tensors hold numbers only; pass numbers, nested lists of numbers, a "
+                      "NumPy array or a Tensor (and a NumPy dtype such as cr.float32).")
 
 
 def scalar_array(value, like_dtype):

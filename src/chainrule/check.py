@@ -1,7 +1,7 @@
 """Numerical gradient checking: the engine's Jacobian against float64 central differences."""
 import numpy as np
 
-from . import autograd
+from . import autograd, backend
 from .errors import GradcheckError
 from .tensor import Tensor
 
@@ -13,7 +13,7 @@ def _as_outputs(out):
 def _float64_leaves(inputs):
     leaves = []
     for x in inputs:
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        data = x.data if isinstance(x, Tensor) else backend.to_array(x)
         if data.dtype.kind == "f":
             leaves.append(Tensor._wrap(data.astype(np.float64)).requires_grad_())
         else:

@@ -2,12 +2,20 @@
 import numpy as np
 
 from . import backend
+from .errors import DTypeError, ShapeError
 from .tensor import Tensor
 
 
-def _shape(size):
+def _shape(size, op="tensor"):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
+        size = tuple(size[0])
+    for n in size:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise DTypeError(f"{op}: size {tuple(size)!r} holds a {type(n).__name__}; sizes are "
+                             "ints, e.g. cr.zeros(2, 3) or cr.zeros((2, 3)).")
+        if n < 0:
+            raise ShapeError(f"{op}: size {tuple(size)} has a negative dimension; every "
+                             "dimension must be >= 0.")
     return tuple(size)
 
 
@@ -20,7 +28,13 @@ def _make(array, requires_grad, name=None):
 
 
 def _dtype(dtype):
-    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+    if dtype is None:
+        return backend.get_default_dtype()
+    try:
+        return np.dtype(dtype)
+    except TypeError as exc:
+        raise DTypeError(f"{dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
+                         "cr.int64 or another NumPy dtype.") from exc
 
 
 def tensor(data, dtype=None, requires_grad=False, name=None):
@@ -37,16 +51,18 @@ def tensor(data, dtype=None, requires_grad=False, name=None):
 
 
 def zeros(*size, dtype=None, requires_grad=False):
-    return _make(np.zeros(_shape(size), _dtype(dtype)), requires_grad)
+    return _make(np.zeros(_shape(size, "zeros"), _dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
-    return _make(np.ones(_shape(size), _dtype(dtype)), requires_grad)
+    return _make(np.ones(_shape(size, "ones"), _dtype(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    size = (size,) if isinstance(size, int) else tuple(size)
-    return _make(np.full(size, fill_value, _dtype(dtype)), requires_grad)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.data
+    return _make(np.full(_shape((size,), "full"), backend.to_array(fill_value), _dtype(dtype)),
+                 requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -76,14 +92,17 @@ def eye(n, m=None, dtype=None, requires_grad=False):
 
 def rand(*size, dtype=None, requires_grad=False):
     """Uniform on [0, 1), from the generator that `manual_seed` seeds."""
-    return _make(backend.rng().random(_shape(size)).astype(_dtype(dtype)), requires_grad)
+    return _make(backend.rng().random(_shape(size, "rand")).astype(_dtype(dtype)), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False):
     """Standard normal, from the generator that `manual_seed` seeds."""
-    return _make(backend.rng().standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
+    return _make(backend.rng().standard_normal(_shape(size, "randn")).astype(_dtype(dtype)),
+                 requires_grad)
 
 
 def randint(low, high, size, dtype=None):
-    size = (size,) if isinstance(size, int) else tuple(size)
+    size = _shape((size,), "randint")
+    if not low < high:
+        raise ShapeError(f"randint: low={low} must be below high={high} (high is exclusive).")
     return _make(backend.rng().integers(low, high, size, dtype=dtype or np.int64), False)

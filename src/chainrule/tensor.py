@@ -6,7 +6,7 @@ derivative. Graph recording happens in `ops.registry.apply`.
 import numpy as np
 
 from . import backend
-from .errors import DTypeError, GraphError
+from .errors import DTypeError, GraphError, ShapeError
 
 
 class Tensor:
@@ -112,7 +112,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item(): tensor has {self.data.size} elements (shape {self.shape}); "
+            raise ShapeError(f"item(): tensor has {self.data.size} elements (shape {self.shape}); "
                              "only a one-element tensor converts to a Python number")
         return self.data.item()
 
@@ -127,12 +127,12 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError(f"The truth value of a tensor with {self.data.size} elements is "
+            raise ShapeError(f"The truth value of a tensor with {self.data.size} elements is "
                              "ambiguous; use .any() or .all()")
         return bool(self.data)
 
     def astype(self, dtype):
-        return ops.cast(self, np.dtype(dtype))
+        return ops.cast(self, dtype)
 
     to = astype
 
@@ -184,34 +184,58 @@ class Tensor:
         backward(self, gradient, retain_graph, create_graph)
 
     # ----- in-place updates (bump the version counter the graph checks) -----
-    def _inplace(self, update, other):
+    # NOTE (dtype policy): an in-place arithmetic update never silently loses precision: a
+    # tensor or array operand of a wider or fractional dtype (float64 into float32, float into
+    # int, int64 into int32) raises DTypeError; integers into floats are allowed (as in
+    # NumPy's same_kind and PyTorch). Python and NumPy scalars are values, not
+    # storage, and are allowed (p -= lr * g works for any float lr). copy_ is an explicit
+    # overwrite and converts same-kind dtypes, as PyTorch's does.
+    def _inplace(self, update, other, op="in-place update", exact=False):
         from .autograd import grad_mode
         if self.requires_grad and grad_mode.enabled:
             raise GraphError(
                 f"in-place operation on a tensor of shape {self.shape} that requires grad; the "
                 "graph needs its old value. Write x = x + y (out of place), or update it "
                 "inside cr.no_grad().")
-        update(self.data, other.data if isinstance(other, Tensor) else other)
+        o = other.data if isinstance(other, Tensor) else other
+        if exact and isinstance(o, np.ndarray) and _loses_precision(o.dtype, self.data.dtype):
+            raise DTypeError(
+                f"{op}: a {o.dtype} operand of shape {o.shape} would be rounded into this "
+                f"{self.data.dtype} tensor of shape {self.shape}, silently losing precision. "
+                f"Convert it first (other.astype(cr.{self.data.dtype})) or update out of place "
+                f"(x = x {_SYMBOL.get(op, '+')} other gives the wider dtype).")
+        try:
+            update(self.data, o)
+        except (TypeError, ValueError) as exc:
+            error = DTypeError if isinstance(exc, TypeError) else ShapeError
+            raise error(f"{op}: cannot update a {self.data.dtype} tensor of shape {self.shape} "
+                        f"in place with {_describe(other)}: {exc}. The operand must broadcast "
+                        "to the tensor's shape and cast to its dtype; convert it with "
+                        ".astype(...) or update out of place.") from exc
         self._version += 1
         return self
 
     def __iadd__(self, other):
-        return self._inplace(lambda d, o: np.add(d, o, out=d, casting="same_kind"), other)
+        return self._inplace(lambda d, o: np.add(d, o, out=d, casting="same_kind"), other,
+                             "add_", True)
 
     def __isub__(self, other):
-        return self._inplace(lambda d, o: np.subtract(d, o, out=d, casting="same_kind"), other)
+        return self._inplace(lambda d, o: np.subtract(d, o, out=d, casting="same_kind"), other,
+                             "sub_", True)
 
     def __imul__(self, other):
-        return self._inplace(lambda d, o: np.multiply(d, o, out=d, casting="same_kind"), other)
+        return self._inplace(lambda d, o: np.multiply(d, o, out=d, casting="same_kind"), other,
+                             "mul_", True)
 
     def __itruediv__(self, other):
-        return self._inplace(lambda d, o: np.true_divide(d, o, out=d, casting="same_kind"), other)
+        return self._inplace(lambda d, o: np.true_divide(d, o, out=d, casting="same_kind"), other,
+                             "div_", True)
 
     add_, sub_, mul_, div_ = __iadd__, __isub__, __imul__, __itruediv__
 
     def copy_(self, src):
         """Overwrite the values with `src` (broadcast), in place."""
-        return self._inplace(lambda d, o: np.copyto(d, o, casting="same_kind"), src)
+        return self._inplace(lambda d, o: np.copyto(d, o, casting="same_kind"), src, "copy_")
 
     fill_ = copy_
 
@@ -403,6 +427,22 @@ class Tensor:
         return ops.split(self, split_size_or_sections, axis)
 
 
+_SYMBOL = {"add_": "+", "sub_": "-", "mul_": "*", "div_": "/"}
+
+
+def _loses_precision(src, dst):
+    """True when writing `src` values into `dst` storage would round or wrap them."""
+    if np.can_cast(src, dst, "safe"):
+        return False
+    return not (src.kind in "biu" and dst.kind in "fc")
+
+
+def _describe(value):
+    if isinstance(value, (Tensor, np.ndarray)):
+        return f"a {value.dtype} operand of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
 def _shape_arg(args):
     """Accept both f(2, 3) and f((2, 3))."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -411,3 +451,7 @@ def _shape_arg(args):
 
 
 from . import ops  # noqa: E402  (ops builds on Tensor; imported last to close the cycle)
+
+# The hottest operators call their op function directly (one Python call frame less per op).
+Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul
+Tensor.__truediv__, Tensor.__matmul__ = ops.div, ops.matmul

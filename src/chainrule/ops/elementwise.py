@@ -7,6 +7,8 @@ everywhere), so they are wrapped as plain arrays.
 """
 import numpy as np
 
+from .. import backend
+from ..errors import ChainruleError, DTypeError
 from ..tensor import Tensor
 from .registry import Primitive, apply, as_tensor, lift_pair
 
@@ -134,7 +136,10 @@ CAST = Primitive("cast", _cast_forward, [lambda g, y, x, dtype: cast(g, x.dtype)
 # ---- public functions ----
 def _binary(prim):
     def op(a, b):
-        a, b = lift_pair(a, b)
+        try:
+            a, b = lift_pair(a, b)
+        except ChainruleError as exc:
+            raise renamed(exc, prim.name) from exc
         return apply(prim, (a, b))
     op.__name__ = prim.name
     return op
@@ -142,9 +147,18 @@ def _binary(prim):
 
 def _unary(prim):
     def op(x):
-        return apply(prim, (as_tensor(x),))
+        try:
+            x = as_tensor(x)
+        except ChainruleError as exc:
+            raise renamed(exc, prim.name) from exc
+        return apply(prim, (x,))
     op.__name__ = prim.name
     return op
+
+
+def renamed(exc, op):
+    """A conversion error (raised as 'tensor: ...') re-raised under the op that was called."""
+    return type(exc)(str(exc).replace("tensor:", f"{op}: an operand:", 1))
 
 
 add, sub, mul, div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
@@ -161,7 +175,13 @@ def clip(x, min=None, max=None):
 
 def where(cond, a, b):
     """Elementwise `a` where `cond` is true, else `b` (cond is not differentiated)."""
-    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond, dtype=bool)
+    if isinstance(cond, Tensor):
+        cond = cond.data
+    else:
+        try:
+            cond = np.asarray(backend.to_array(cond), dtype=bool)
+        except ChainruleError as exc:
+            raise renamed(exc, "where") from exc
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     a, b = lift_pair(a, b)
@@ -171,7 +191,12 @@ def where(cond, a, b):
 def cast(x, dtype):
     """`x` converted to `dtype`; the gradient is converted back."""
     x = as_tensor(x)
-    return apply(CAST, (x,), dtype=np.dtype(dtype))
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise DTypeError(f"cast: {dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
+                         "cr.int64 or another NumPy dtype.") from exc
+    return apply(CAST, (x,), dtype=dtype)
 
 
 def compare(fn, a, b):

@@ -3,7 +3,7 @@ import builtins
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from .registry import Primitive, apply, as_tensor
 
@@ -14,14 +14,25 @@ def normalize_axis(axis, ndim, op):
     """`axis` as a sorted tuple of non-negative ints (None: every axis)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else _axis_tuple(axis, op)
     out = []
     for a in axes:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise DTypeError(f"{op}: axis {a!r} is a {type(a).__name__}, not an int; "
+                             f"{AXIS_HINT}")
         if not -ndim <= a < builtins.max(ndim, 1):
             raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
                              f"dimensions; {AXIS_HINT}")
         out.append(int(a) % builtins.max(ndim, 1))
     return tuple(sorted(set(out)))
+
+
+def _axis_tuple(axis, op):
+    try:
+        return tuple(axis)
+    except TypeError:
+        raise DTypeError(f"{op}: axis {axis!r} is a {type(axis).__name__}; pass an int, a tuple "
+                         f"of ints or None. {AXIS_HINT}") from None
 
 
 def expand_reduced(g, shape, axes, keepdims):
@@ -82,6 +93,10 @@ def _count(x, axis):
     n = 1
     for a in axes:
         n *= x.shape[a]
+    if n == 0:
+        raise ShapeError(f"mean: reducing a tensor of shape {x.shape} over axis {axis} averages "
+                         "no values (an empty dimension); check the slice or batch that "
+                         "produced it.")
     return n
 
 
@@ -94,7 +109,12 @@ def var(x, axis=None, keepdims=False, correction=1):
     """Variance; `correction=1` (the default, as in PyTorch) divides by n - 1."""
     x = as_tensor(x)
     d = x - mean(x, axis, keepdims=True)
-    return sum(d * d, axis, keepdims) * (1.0 / (_count(x, axis) - correction))
+    n = _count(x, axis)
+    if n - correction <= 0:
+        raise ShapeError(f"var: {n} value(s) over axis {axis} of a tensor of shape {x.shape} "
+                         f"with correction={correction} leave no degrees of freedom; pass "
+                         "correction=0 (the biased variance) or reduce over more values.")
+    return sum(d * d, axis, keepdims) * (1.0 / (n - correction))
 
 
 def std(x, axis=None, keepdims=False, correction=1):

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..tensor import Tensor
+from .reductions import normalize_axis
 from .reductions import sum as _sum
 from .registry import Primitive, apply, as_tensor
 
@@ -100,7 +101,8 @@ def reshape(x, shape):
 def transpose(x, axes=None):
     """Permute the axes (reverse them when `axes` is None)."""
     x = as_tensor(x)
-    axes = tuple(range(x.ndim - 1, -1, -1)) if axes is None else tuple(a % max(x.ndim, 1) for a in axes)
+    axes = (tuple(range(x.ndim - 1, -1, -1)) if axes is None else
+            tuple(_one_axis(a, x.ndim, "transpose") for a in axes))
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} is not a permutation of the {x.ndim} axes of a "
                          f"tensor of shape {x.shape}; give each axis exactly once.")
@@ -110,6 +112,7 @@ def transpose(x, axes=None):
 def swapaxes(x, a, b):
     x = as_tensor(x)
     axes = list(range(x.ndim))
+    a, b = _one_axis(a, x.ndim, "swapaxes"), _one_axis(b, x.ndim, "swapaxes")
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
 
@@ -122,6 +125,15 @@ def expand(x, shape):
     if shape == x.shape:
         return x
     return apply(BROADCAST, (x,), shape=shape)
+
+
+def _one_axis(axis, ndim, op):
+    """A single axis as a non-negative int; out-of-range axes raise instead of wrapping."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        from ..errors import DTypeError
+        raise DTypeError(f"{op}: axis {axis!r} is a {type(axis).__name__}; pass one int axis "
+                         f"in [-{ndim}, {ndim}).")
+    return normalize_axis(axis, ndim, op)[0]
 
 
 def sum_to_shape(g, shape):
@@ -141,14 +153,14 @@ def squeeze(x, axis=None):
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        axes = set(normalize_axis(axis, x.ndim, "squeeze"))
         shape = tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1)
     return reshape(x, shape)
 
 
 def unsqueeze(x, axis):
     x = as_tensor(x)
-    axis = axis % (x.ndim + 1)
+    axis = _one_axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -156,7 +168,10 @@ def flatten(x, start_dim=0, end_dim=-1):
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    s, e = _one_axis(start_dim, x.ndim, "flatten"), _one_axis(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of shape {x.shape}; pass start_dim <= end_dim.")
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
@@ -165,7 +180,7 @@ def concatenate(tensors, axis=0):
     tensors = tuple(as_tensor(t) for t in tensors)
     if not tensors:
         raise ShapeError("concatenate: needs at least one tensor")
-    return apply(CONCATENATE, tensors, axis=axis % max(tensors[0].ndim, 1))
+    return apply(CONCATENATE, tensors, axis=_one_axis(axis, tensors[0].ndim, "concatenate"))
 
 
 cat = concatenate
@@ -179,15 +194,19 @@ def stack(tensors, axis=0):
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    axis = axis % (tensors[0].ndim + 1)
+    axis = _one_axis(axis, tensors[0].ndim + 1, "stack")
     return concatenate([unsqueeze(t, axis) for t in tensors], axis)
 
 
 def split(x, split_size_or_sections, axis=0):
     """Split into pieces of `split_size` (int) or of the listed sizes (PyTorch's split)."""
     x = as_tensor(x)
+    axis = _one_axis(axis, x.ndim, "split")
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ShapeError(f"split: split_size must be a positive int, got "
+                             f"{split_size_or_sections} (tensor of shape {x.shape}).")
         sizes = [split_size_or_sections] * (n // split_size_or_sections)
         if n % split_size_or_sections:
             sizes.append(n % split_size_or_sections)
