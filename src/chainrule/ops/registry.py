@@ -19,9 +19,12 @@ Conventions at non-differentiable points follow PyTorch and are written at each 
 """
 import numpy as np
 
+from .. import backend
 from ..autograd import Node, grad_mode
 from ..errors import ShapeError
 from ..tensor import Tensor
+
+_wrap = Tensor._wrap
 
 REGISTRY = {}
 
@@ -54,19 +57,28 @@ node_hooks = []
 
 def apply(prim, inputs, **params):
     """Run `prim` on the arrays of `inputs` (Tensors); record a Node when a grad is needed."""
+    # The hot path of every op: no list building for the common arities, one Tensor made.
     try:
-        out = prim.forward(*[t.data for t in inputs], **params)
+        if len(inputs) == 2:
+            a, b = inputs
+            out = prim.forward(a.data, b.data, **params)
+            needs = a.requires_grad or b.requires_grad
+        elif len(inputs) == 1:
+            a = inputs[0]
+            out = prim.forward(a.data, **params)
+            needs = a.requires_grad
+        else:
+            out = prim.forward(*[t.data for t in inputs], **params)
+            needs = any(t.requires_grad for t in inputs)
     except (ValueError, IndexError, TypeError) as exc:
         raise _explain_failure(prim, inputs, params, exc) from exc
-    result = Tensor._wrap(out)
-    if grad_mode.enabled:
-        for t in inputs:
-            if t.requires_grad:
-                result.requires_grad = True
-                node = result._node = Node(prim, inputs, params, result.data)
-                for hook in node_hooks:
-                    hook(node)
-                break
+    result = _wrap(out)
+    if needs and grad_mode.enabled:
+        result.requires_grad = True
+        node = result._node = Node(prim, inputs, params, result.data)
+        if node_hooks:
+            for hook in node_hooks:
+                hook(node)
     return result
 
 
@@ -90,15 +102,35 @@ def as_tensor(x, like=None):
     float32)."""
     if isinstance(x, Tensor):
         return x
-    from .. import backend
     if like is not None and isinstance(x, (int, float, bool, np.generic)):
-        return Tensor._wrap(backend.scalar_array(x, like.data.dtype))
-    return Tensor._wrap(backend.to_array(x))
+        dtype = like.data.dtype
+        if dtype.kind == "f" and type(x) in (float, int) and x != 0 and x == x:
+            return _constant(x, dtype)
+        return _wrap(backend.scalar_array(x, dtype))
+    return _wrap(backend.to_array(x))
+
+
+# Python scalars mixed with float tensors (x * 0.5, y ** 2), kept as shared read-only 0-d
+# tensors: one less array and one less GC-tracked object per op in long graphs. Zero is not
+# cached (0.0 and -0.0 compare equal but differ under division), nor nan (never equal).
+_CONSTANTS = {}
+
+
+def _constant(x, dtype):
+    key = (x, dtype)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        if len(_CONSTANTS) >= 1024:
+            _CONSTANTS.clear()
+        array = np.asarray(x, dtype=dtype)
+        array.flags.writeable = False
+        t = _CONSTANTS[key] = _wrap(array)
+    return t
 
 
 def lift_pair(a, b):
-    if not isinstance(a, Tensor):
+    if type(a) is not Tensor and not isinstance(a, Tensor):
         a = as_tensor(a, b)
-    elif not isinstance(b, Tensor):
+    elif type(b) is not Tensor and not isinstance(b, Tensor):
         b = as_tensor(b, a)
     return a, b
