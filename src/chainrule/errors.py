@@ -36,3 +36,7 @@ class AnomalyError(ChainruleError, RuntimeError):
 
 class OptimizerError(ChainruleError, ValueError):
     """An optimizer built wrongly: no parameters, a parameter given twice, a bad option."""
+
+
+class DomainError(ChainruleError, ValueError):
+    """A value outside what an operation accepts (e.g. probabilities outside [0, 1])."""

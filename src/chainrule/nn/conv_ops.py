@@ -1,0 +1,194 @@
+"""Convolution and pooling: two primitives, im2col and its adjoint col2im, and the functions
+built on them (conv2d, max_pool2d, avg_pool2d).
+
+im2col turns an image batch (N, C, H, W) into its sliding windows (N, C, kh, kw, oh, ow) with
+one strided view of the padded array (no Python loop over pixels); a convolution is then one
+(batched) matrix product with the weights, so its gradient comes from matmul's rules plus
+col2im, which adds every window's gradient back onto the pixels it was copied from. The two
+are each other's VJP (both are linear), so second derivatives work as well.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import ShapeError
+from ..ops import where
+from ..ops.registry import Primitive, apply, as_tensor
+from ..tensor import Tensor
+
+GEOMETRY_HINT = ("Each spatial size must fit at least one window: "
+                 "H + 2·padding ≥ dilation·(kernel - 1) + 1.")
+
+
+def out_size(n, k, s, p, d):
+    """Output length along one axis: ⌊(n + 2p - d(k - 1) - 1) / s⌋ + 1."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _windows(x, kernel, stride, padding, dilation, pad_value):
+    """A read-only strided view (N, C, kh, kw, oh, ow) of the padded x."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"a {kh}x{kw} window (dilation {dh}x{dw}, padding {ph}x{pw}) does not "
+                         f"fit a {h}x{w} image")
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    s0, s1, s2, s3 = x.strides
+    return as_strided(x, (n, c, kh, kw, oh, ow),
+                      (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw), writeable=False)
+
+
+def _im2col_forward(x, kernel, stride, padding, dilation, pad_value=0.0):
+    return np.ascontiguousarray(_windows(x, kernel, stride, padding, dilation, pad_value))
+
+
+def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation):
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    n, c, h, w = x_shape
+    oh, ow = cols.shape[4], cols.shape[5]
+    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):          # a loop over the kernel's positions, not over pixels
+        for j in range(kw):
+            r, q = i * dh, j * dw
+            out[:, :, r:r + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+    return out[:, :, ph:ph + h, pw:pw + w]
+
+
+def _im2col_rule(g, y, x, kernel, stride, padding, dilation, pad_value=0.0):
+    return apply(COL2IM, (g,), x_shape=x.shape, kernel=kernel, stride=stride, padding=padding,
+                 dilation=dilation)
+
+
+def _col2im_rule(g, y, cols, x_shape, kernel, stride, padding, dilation):
+    return apply(IM2COL, (g,), kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+
+
+IM2COL = Primitive(
+    "im2col", _im2col_forward, [_im2col_rule],
+    "windows(x): every kh×kw patch of x, side by side",
+    ["1 per copy (the backward adds each window's gradient back: col2im)"], GEOMETRY_HINT)
+COL2IM = Primitive(
+    "col2im", _col2im_forward, [_col2im_rule],
+    "Σ over windows: each patch added back onto its pixels",
+    ["1 (the backward cuts the gradient into windows: im2col)"], GEOMETRY_HINT)
+
+
+def _pair(v, what):
+    if isinstance(v, (int, np.integer)):
+        return (int(v), int(v))
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{what} must be an int or a pair of ints, got {v}")
+    return v
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0):
+    """Sliding windows of x (N, C, H, W) as (N, C, kh, kw, oh, ow).
+
+    >>> import chainrule as cr
+    >>> im2col(cr.ones(1, 1, 3, 3), 2).shape
+    (1, 1, 2, 2, 2, 2)
+    """
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ShapeError(f"im2col: needs input (N, C, H, W), got shape {tuple(x.shape)}")
+    return apply(IM2COL, (x,), kernel=_pair(kernel_size, "kernel_size"),
+                 stride=_pair(stride, "stride"), padding=_pair(padding, "padding"),
+                 dilation=_pair(dilation, "dilation"), pad_value=pad_value)
+
+
+def _batched(x, op):
+    """(N, C, H, W) as is; an unbatched (C, H, W) gets a batch axis (removed afterwards)."""
+    from .functional import float_input
+    x = float_input(x, op)
+    if x.ndim == 3:
+        return x.unsqueeze(0), True
+    if x.ndim != 4:
+        raise ShapeError(f"{op}: needs input of shape (N, C, H, W) or (C, H, W), got "
+                         f"{tuple(x.shape)}; reshape flat images, e.g. x.reshape(-1, 1, 28, 28).")
+    return x, False
+
+
+def _same_padding(kernel, dilation, stride):
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    if stride != (1, 1) or any(t % 2 for t in total):
+        raise ValueError("padding='same' needs stride 1 and an odd effective kernel size; give "
+                         "the padding as numbers instead")
+    return tuple(t // 2 for t in total)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (O, C/groups, kh, kw),
+    bias (O,). padding may be an int, a pair, 'valid' or 'same'.
+
+    >>> import chainrule as cr
+    >>> conv2d(cr.ones(1, 1, 4, 4), cr.ones(2, 1, 3, 3), padding=1).shape
+    (1, 2, 4, 4)
+    """
+    x, unbatched = _batched(x, "conv2d")
+    o, cg, kh, kw = weight.shape
+    n, c, h, w = x.shape
+    if c != cg * groups or o % groups:
+        raise ShapeError(f"conv2d: input has {c} channels but the weight {tuple(weight.shape)} "
+                         f"with groups={groups} expects {cg * groups} (and out channels {o} "
+                         "divisible by groups); check in_channels.")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        padding = _same_padding((kh, kw), dilation, stride)
+    cols = im2col(x, (kh, kw), stride, _pair(padding, "padding"), dilation)
+    oh, ow = cols.shape[4], cols.shape[5]
+    cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
+    wmat = weight.reshape(groups, o // groups, cg * kh * kw)
+    out = (wmat @ cols).reshape(n, o, oh, ow)
+    if bias is not None:
+        out = out + bias.reshape(1, o, 1, 1)
+    return out.squeeze(0) if unbatched else out
+
+
+def _pool_windows(x, kernel_size, stride, padding, dilation, pad_value, op):
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
+    return im2col(x, kernel, stride, padding, dilation, pad_value), kernel, stride, padding
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Largest value in each window (stride defaults to the kernel size). The gradient goes
+    to the first largest entry of a window, as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).reshape(-1).tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
+    if ceil_mode:
+        raise NotImplementedError("max_pool2d: ceil_mode=True is not supported; pad instead")
+    x, unbatched = _batched(x, "max_pool2d")
+    cols = _pool_windows(x, kernel_size, stride, padding, dilation, -np.inf, "max_pool2d")[0]
+    n, c, kh, kw, oh, ow = cols.shape
+    cols = cols.reshape(n, c, kh * kw, oh, ow)
+    first = np.argmax(cols.data, axis=2)[:, :, None]
+    mask = np.arange(kh * kw)[None, None, :, None, None] == first
+    out = where(mask, cols, 0.0).sum(2)   # where, not mask·cols: padding holds -inf
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean of each window; padded zeros count unless count_include_pad=False (PyTorch)."""
+    if ceil_mode:
+        raise NotImplementedError("avg_pool2d: ceil_mode=True is not supported; pad instead")
+    x, unbatched = _batched(x, "avg_pool2d")
+    cols, kernel, stride, padding = _pool_windows(x, kernel_size, stride, padding, 1, 0.0,
+                                                  "avg_pool2d")
+    total = cols.sum((2, 3))
+    if count_include_pad or padding == (0, 0):
+        out = total * (1.0 / (kernel[0] * kernel[1]))
+    else:
+        ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+        counts = _windows(ones, kernel, stride, padding, (1, 1), 0.0).sum((2, 3))
+        out = total / Tensor._wrap(counts)
+    return out.squeeze(0) if unbatched else out

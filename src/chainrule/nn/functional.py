@@ -1,0 +1,446 @@
+"""Stateless neural-network functions (PyTorch's `torch.nn.functional`), composed from
+chainrule's primitives, so every gradient is exact and `explain` can show each step.
+
+`linear` and `cross_entropy` are single entry points on purpose: their bodies may later be
+replaced by fused primitives without changing any caller.
+"""
+import math
+
+import numpy as np
+
+from .. import backend, ops
+from ..errors import DTypeError, DomainError, IndexError_, ShapeError
+from ..tensor import Tensor
+
+# ---------------------------------------------------------------- checks
+
+
+def float_input(x, op):
+    """`x` as a floating Tensor, or a DTypeError saying how to convert it."""
+    x = ops.as_tensor(x)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: got a tensor of dtype {x.dtype} (shape {tuple(x.shape)}), but "
+                         "it needs floating-point values; convert it with x.float() (or "
+                         "x.astype(cr.float32)).")
+    return x
+
+
+def _like(value, ref):
+    """`value` as a Tensor with `ref`'s dtype when it is a Python number or array."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor._wrap(np.asarray(backend.to_array(value), dtype=ref.dtype))
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _same_shape(input, target, op):
+    if input.shape != target.shape:
+        raise ShapeError(
+            f"{op}: input has shape {tuple(input.shape)} but target has shape "
+            f"{tuple(target.shape)}; they must match (broadcasting them here is almost always "
+            "a bug, e.g. (N, 1) against (N,)). Reshape one, e.g. target.reshape(input.shape).")
+
+
+# ---------------------------------------------------------------- activations
+
+def relu(x):
+    """max(x, 0); the gradient at 0 is 0 (PyTorch)."""
+    return ops.relu(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow."""
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope·x (the slope's side is taken at 0, as PyTorch).
+
+    >>> import chainrule as cr
+    >>> leaky_relu(cr.tensor([-2.0, 3.0]), 0.5).tolist()
+    [-1.0, 3.0]
+    """
+    x = ops.as_tensor(x)
+    return ops.where(x.data > 0, x, x * negative_slope)
+
+
+def gelu(x, approximate="none"):
+    """x·Φ(x), Φ the standard normal CDF: the exact erf form by default (PyTorch's default);
+    approximate='tanh' gives 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+
+    >>> import chainrule as cr
+    >>> round(gelu(cr.tensor(1.0)).item(), 4)
+    0.8413
+    """
+    x = float_input(x, "gelu")
+    if approximate == "tanh":
+        inner = (x + 0.044715 * x * x * x) * math.sqrt(2.0 / math.pi)
+        return 0.5 * x * (1.0 + inner.tanh())
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    from .special_ops import erf
+    return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def softplus(x):
+    """log(1 + exp(x)), stable for any x: the shift m = max(x, 0) is a constant, so the
+    gradient is exactly sigmoid(x) everywhere (no kink at 0)."""
+    x = ops.as_tensor(x)
+    m = Tensor._wrap(np.maximum(x.data, 0))
+    return ((-m).exp() + (x - m).exp()).log() + m
+
+
+def silu(x):
+    """x·sigmoid(x) (also called swish)."""
+    x = ops.as_tensor(x)
+    return x * ops.sigmoid(x)
+
+
+def softmax(x, dim=-1):
+    """exp(x) / Σ exp(x) along `dim`, stable for large logits.
+
+    >>> import chainrule as cr
+    >>> softmax(cr.tensor([0.0, 0.0])).tolist()
+    [0.5, 0.5]
+    """
+    return ops.softmax(float_input(x, "softmax"), dim)
+
+
+def log_softmax(x, dim=-1):
+    """x - logsumexp(x) along `dim` (stable)."""
+    return ops.log_softmax(float_input(x, "log_softmax"), dim)
+
+
+# ---------------------------------------------------------------- layers
+
+def linear(x, weight, bias=None):
+    """x @ weightᵀ + bias, with weight of shape (out_features, in_features) (PyTorch's layout).
+
+    >>> import chainrule as cr
+    >>> linear(cr.ones(2, 3), cr.ones(4, 3), cr.zeros(4)).shape
+    (2, 4)
+    """
+    out = ops.matmul(x, weight.mT if weight.ndim > 1 else weight)
+    return out if bias is None else out + bias
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each entry with probability p and scale the rest by 1/(1-p) (inverted dropout),
+    drawing from chainrule's generator; the identity when not training."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
+    x = ops.as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = backend.rng().random(x.shape) >= p
+    return x * Tensor._wrap((keep / (1.0 - p)).astype(x.dtype))
+
+
+def embedding(indices, weight, padding_idx=None):
+    """Rows of `weight` picked by integer `indices` (any shape); the result has shape
+    indices.shape + (embedding_dim,). The row at padding_idx gets no gradient."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; convert "
+                         "them with idx.astype(cr.int64)")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
+        raise IndexError_(f"embedding: index {int(bad)} is out of range for a table of {n} "
+                          f"rows (indices must lie in [0, {n})); check the vocabulary size.")
+    out = weight[idx]
+    if padding_idx is not None:
+        pad = (idx == padding_idx % n)[..., None]
+        out = ops.where(pad, Tensor._wrap(weight.data[padding_idx % n]), out)
+    return out
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalize over every axis except the channels (axis 1): batch statistics in training
+    (updating running_mean/var in place, the variance unbiased as in PyTorch), the running
+    statistics otherwise. momentum=None keeps a cumulative average (pass momentum as 1/n)."""
+    x = float_input(x, "batch_norm")
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.data.size // x.shape[1]
+        if n <= 1:
+            raise ShapeError(f"batch_norm: training needs more than one value per channel, got "
+                             f"input of shape {tuple(x.shape)}; use a batch larger than 1 or "
+                             "call model.eval().")
+        mean = x.mean(axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axes, keepdims=True)
+        if running_mean is not None:
+            m = momentum
+            unbiased = var.data.reshape(-1) * (n / (n - 1))
+            running_mean.data[...] = (1 - m) * running_mean.data + m * mean.data.reshape(-1)
+            running_var.data[...] = (1 - m) * running_var.data + m * unbiased
+            running_mean._version += 1
+            running_var._version += 1
+    else:
+        mean = Tensor._wrap(running_mean.data.reshape(shape).astype(x.dtype, copy=False))
+        var = Tensor._wrap(running_var.data.reshape(shape).astype(x.dtype, copy=False))
+        centered = x - mean
+    out = centered / (var + eps).sqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last len(normalized_shape) axes (biased variance, as PyTorch)."""
+    x = float_input(x, "layer_norm")
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+        normalized_shape)
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k:]) != normalized_shape:
+        raise ShapeError(f"layer_norm: input of shape {tuple(x.shape)} does not end in the "
+                         f"normalized shape {normalized_shape}; build LayerNorm with the last "
+                         "dimension(s) of the input.")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    centered = x - x.mean(axes, keepdims=True)
+    var = (centered * centered).mean(axes, keepdims=True)
+    out = centered / (var + eps).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+# ---------------------------------------------------------------- losses
+
+def mse_loss(input, target, reduction="mean", half=False):
+    """Mean squared error (t - o)²; half=True gives the seeds' ½(t - o)², whose derivative
+    is simply (o - t).
+
+    >>> import chainrule as cr
+    >>> mse_loss(cr.tensor([1.0, 2.0]), cr.tensor([0.0, 0.0])).item()
+    2.5
+    >>> mse_loss(cr.tensor([1.0]), cr.tensor([0.0]), half=True).item()
+    0.5
+    """
+    input = float_input(input, "mse_loss")
+    target = _like(target, input)
+    _same_shape(input, target, "mse_loss")
+    d = input - target
+    loss = d * d
+    if half:
+        loss = loss * 0.5
+    return _reduce(loss, reduction, "mse_loss")
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error |t - o| (the gradient at a tie is 0, as PyTorch)."""
+    input = float_input(input, "l1_loss")
+    target = _like(target, input)
+    _same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def _check_unit_interval(t, what, op):
+    data = t.data
+    if data.size and not ((data >= 0) & (data <= 1)).all():
+        bad = data[~((data >= 0) & (data <= 1))].ravel()[0]
+        raise DomainError(f"{op}: {what} must lie in [0, 1], found {float(bad)!r}; "
+                          + ("apply sigmoid to the model's output, or use "
+                             "binary_cross_entropy_with_logits on raw scores."
+                             if what == "input" else
+                             "binary targets are 0/1 labels or probabilities (for class "
+                             "labels 0..C-1 use cross_entropy)."))
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(t·ln p + (1 - t)·ln(1 - p)) for probabilities p (e.g. after sigmoid); each log is
+    clamped at -100 as in PyTorch, so p = 0 or 1 give finite values and gradients.
+
+    >>> import chainrule as cr
+    >>> round(binary_cross_entropy(cr.tensor([0.5]), cr.tensor([1.0])).item(), 4)
+    0.6931
+    """
+    input = float_input(input, "binary_cross_entropy")
+    target = _like(target, input)
+    _same_shape(input, target, "binary_cross_entropy")
+    _check_unit_interval(input, "input", "binary_cross_entropy")
+    _check_unit_interval(target, "target", "binary_cross_entropy")
+    from .loss_ops import bce
+    loss = bce(input, target)
+    if weight is not None:
+        loss = loss * _like(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """Binary cross-entropy on raw scores x: (1 - t)·x + (1 + (pos_weight - 1)·t)·softplus(-x),
+    exact and finite for any x (even ±1e4); the gradient is sigmoid(x) - t (for pos_weight 1).
+
+    >>> import chainrule as cr
+    >>> binary_cross_entropy_with_logits(cr.tensor([1e4]), cr.tensor([1.0])).item()
+    0.0
+    """
+    input = float_input(input, "binary_cross_entropy_with_logits")
+    target = _like(target, input)
+    _same_shape(input, target, "binary_cross_entropy_with_logits")
+    _check_unit_interval(target, "target", "binary_cross_entropy_with_logits")
+    sp = softplus(-input)
+    if pos_weight is not None:
+        sp = sp * (1.0 + (_like(pos_weight, input) - 1.0) * target)
+    loss = (1.0 - target) * input + sp
+    if weight is not None:
+        loss = loss * _like(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _class_layout(input, target, op):
+    """Flatten (N, C, d1, ...) scores to (M, C) and integer labels to (M,)."""
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise DTypeError(
+            f"{op}: class-label targets must be integers, got dtype {t.dtype} with shape "
+            f"{tuple(t.shape)} for input of shape {tuple(input.shape)}; convert labels with "
+            "target.astype(cr.int64), or pass probabilities of the input's shape.")
+    if input.ndim == 1:
+        expected = ()
+    else:
+        expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(t.shape) != expected:
+        raise ShapeError(f"{op}: input of shape {tuple(input.shape)} (classes on axis 1) needs "
+                         f"class labels of shape {expected}, got {tuple(t.shape)}.")
+    c = input.shape[-1] if input.ndim == 1 else input.shape[1]
+    if input.ndim == 1:
+        flat = input.reshape(1, c)
+    elif input.ndim == 2:
+        flat = input
+    else:
+        perm = (0,) + tuple(range(2, input.ndim)) + (1,)
+        flat = input.permute(perm).reshape(-1, c)
+    return flat, t.reshape(-1), c
+
+
+def _check_labels(t, c, ignore_index, op):
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexError_(f"{op}: class label {int(t[bad][0])} is out of range for {c} classes "
+                          f"(labels must lie in [0, {c}); ignore_index={ignore_index}). Check "
+                          "that the last layer has as many outputs as there are classes.")
+    return valid
+
+
+def _picked_nll(logp, t, c, weight, ignore_index, op):
+    """Per-sample -w[t]·logp[t] and the per-sample weights w[t] (0 where ignored)."""
+    valid = _check_labels(t, c, ignore_index, op)
+    safe = np.where(valid, t, 0)
+    w = valid.astype(logp.dtype)
+    if weight is not None:
+        w = w * _weight_array(weight, c, logp, op)[safe]
+    picked = logp[np.arange(t.shape[0]), safe]
+    return -picked * Tensor._wrap(w), w
+
+
+def _weight_array(weight, c, like, op):
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.shape != (c,):
+        raise ShapeError(f"{op}: weight must have one entry per class, shape ({c},), got "
+                         f"{tuple(w.shape)}")
+    return w.astype(like.dtype, copy=False)
+
+
+def _finish_labels(per, wsum_array, reduction, shape, op):
+    if reduction == "none":
+        return per.reshape(shape)
+    if reduction == "sum":
+        return per.sum()
+    if reduction == "mean":
+        return per.sum() / float(wsum_array.sum())
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of integer class labels given log-probabilities
+    (N, C) or (N, C, d1, ...); 'mean' divides by the summed weights of the counted labels.
+
+    >>> import chainrule as cr
+    >>> nll_loss(cr.tensor([[-1.0, -2.0]]), cr.tensor([1])).item()
+    2.0
+    """
+    input = float_input(input, "nll_loss")
+    flat, t, c = _class_layout(input, target, "nll_loss")
+    per, w = _picked_nll(flat, t, c, weight, ignore_index, "nll_loss")
+    shape = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
+    return _finish_labels(per, w, reduction, shape, "nll_loss")
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Softmax cross-entropy of raw scores `input` (N, C) (or (C,), or (N, C, d1, ...)).
+
+    `target` is either integer class labels (N,), or probabilities / one-hot rows of the
+    input's shape: then it is the seeds' multi-class formula -1/m Σᵢ Σⱼ Yⱼ ln ŷⱼ with
+    ŷ = softmax(input). Stable for logits of ±1e4 (log_softmax with a constant shift).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[2.0, 0.0, 0.0]])
+    >>> a = cross_entropy(x, cr.tensor([0])).item()
+    >>> b = cross_entropy(x, cr.tensor([[1.0, 0.0, 0.0]])).item()
+    >>> round(a, 4) == round(b, 4) == 0.2395
+    True
+    """
+    input = float_input(input, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got "
+                         f"{label_smoothing}")
+    axis = 0 if input.ndim == 1 else 1
+    tdata = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if tdata.dtype.kind == "f" and tuple(tdata.shape) == tuple(input.shape):
+        return _cross_entropy_probs(input, target, axis, weight, reduction, label_smoothing)
+    logp = ops.log_softmax(input, axis)
+    flat, t, c = _class_layout(logp, target, "cross_entropy")
+    per, w = _picked_nll(flat, t, c, weight, ignore_index, "cross_entropy")
+    if label_smoothing > 0:
+        wc = None if weight is None else Tensor._wrap(_weight_array(weight, c, flat,
+                                                                     "cross_entropy"))
+        smooth = -(flat if wc is None else flat * wc).sum(1)
+        valid = (t != ignore_index).astype(flat.dtype)
+        per = (1.0 - label_smoothing) * per + (label_smoothing / c) * smooth * \
+            Tensor._wrap(valid)
+    shape = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
+    return _finish_labels(per, w, reduction, shape, "cross_entropy")
+
+
+def _cross_entropy_probs(input, target, axis, weight, reduction, label_smoothing):
+    target = _like(target, input)
+    c = input.shape[axis]
+    if label_smoothing > 0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / c
+    logp = ops.log_softmax(input, axis)
+    prod = logp * target
+    if weight is not None:
+        wshape = (c,) + (1,) * (input.ndim - axis - 1)
+        prod = prod * Tensor._wrap(_weight_array(weight, c, input, "cross_entropy")
+                                   .reshape(wshape))
+    return _reduce(-prod.sum(axis), reduction, "cross_entropy")
+
+
+# conv/pool functions live beside their primitives; re-exported here as F.conv2d etc.
+from .conv_ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402,F401
