@@ -225,8 +225,10 @@ def _seed_gradients(outputs, grad_outputs):
                     f"(an array of shape {t.shape}, e.g. ones) or reduce it first, e.g. "
                     "loss.sum().backward() or loss.mean().backward().")
             g = Tensor._wrap(backend.np.ones(t.shape, dtype=t.dtype))
-        elif not isinstance(g, Tensor):
-            g = Tensor._wrap(backend.to_array(g, t.dtype))
+        elif not isinstance(g, Tensor):  # copied: a .grad must never alias the caller's array
+            g = Tensor._wrap(backend.np.array(backend.to_array(g, t.dtype)))
+        elif not g.requires_grad:
+            g = Tensor._wrap(g.data.copy())
         if g.shape != t.shape:
             from .errors import ShapeError
             raise ShapeError(f"backward: gradient has shape {g.shape} but output {i} has shape "
@@ -319,6 +321,8 @@ def _set_grad(t, g, create_graph, given=None):
             if id(data) in given or not data.flags.writeable or data.base is not None:
                 g = Tensor._wrap(data.copy())
             given.add(id(g.data))
+        else:  # a retained non-leaf grad: the same g flows on to its inputs' grads
+            g = Tensor._wrap(data.copy())
     t.grad = g if t.grad is None else t.grad + g
 
 

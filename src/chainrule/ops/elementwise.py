@@ -35,21 +35,23 @@ NEG = Primitive("neg", np.negative, [lambda g, y, x: -g], "-x", ["-1"])
 
 
 def _pow_base(g, y, a, b):
-    # NOTE: where the exponent is 0 the derivative is 0 (PyTorch), even at a = 0.
-    d = b * a ** (b - 1)
+    # NOTE: where the exponent is 0 the derivative is 0 (PyTorch), even at a = 0. The exponent
+    # b - 1 is replaced by 0 there (b · a^0 = 0), so 0^-1 = inf is never formed: no warning,
+    # and no inf · 0 = nan reaching a second derivative.
+    e = b - 1.0
     zero_exp = b.data == 0
     if zero_exp.any():
-        d = where(zero_exp, 0.0, d)
-    return g * d
+        e = where(zero_exp, 0.0, e)
+    return g * (b * a ** e)
 
 
 def _pow_exponent(g, y, a, b):
-    # NOTE: at a = 0 with b >= 0 the derivative is taken as 0 (PyTorch), not nan.
-    d = y * log(a)
+    # NOTE: at a = 0 with b >= 0 the derivative is taken as 0 (PyTorch), not nan: ln(a) is
+    # evaluated at 1 there (y · ln 1 = 0), so ln 0 = -inf is never formed.
     at_zero = (a.data == 0) & (b.data >= 0)
     if at_zero.any():
-        d = where(at_zero, 0.0, d)
-    return g * d
+        a = where(at_zero, 1.0, a)
+    return g * (y * log(a))
 
 
 POW = Primitive("pow", np.power, [_pow_base, _pow_exponent],

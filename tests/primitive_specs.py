@@ -1,0 +1,378 @@
+"""A sample spec for every primitive in `chainrule.ops.REGISTRY`.
+
+The per-primitive tests (gradcheck, gradgradcheck, PyTorch parity) are generated from this
+table, and a completeness test fails when a registered primitive has no entry here, so no op
+can be added untested.
+
+Each `Sample` calls the primitive through the public API (`fn`, on chainrule Tensors) and,
+for the PyTorch comparison, the same computation in torch (`torch_fn(torch, *tensors)`).
+`args` are the differentiable inputs as float64 arrays; anything else (indices, axes, masks,
+Python-scalar operands) lives in the closures. Inputs stay away from kinks (0 for relu/abs,
+ties for max/maximum, the bounds of clip) and inside domains (log, sqrt, pow bases > 0), so
+finite differences are meaningful; the tie conventions are tested separately.
+"""
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import chainrule as cr
+
+
+class Sample(NamedTuple):
+    label: str
+    args: tuple
+    fn: Callable
+    torch_fn: Callable
+
+
+class Spec(NamedTuple):
+    samples: list
+    second_order: bool = True   # gradgradcheck it (every rule is written with Tensor ops)
+
+
+_rng = np.random.default_rng(1234)
+
+
+def anyval(*shape):
+    """Values in [-2, 2]."""
+    return _rng.uniform(-2.0, 2.0, shape)
+
+
+def away(*shape):
+    """|values| in [0.3, 2]: away from the kinks of relu/abs at 0."""
+    return _rng.uniform(0.3, 2.0, shape) * _rng.choice([-1.0, 1.0], shape)
+
+
+def positive(*shape):
+    """Values in [0.5, 2]: inside the domains of log, sqrt and a real power."""
+    return _rng.uniform(0.5, 2.0, shape)
+
+
+def distinct(*shape):
+    """A permutation of well-separated values: no ties for max/min/maximum."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return (_rng.permutation(n) * 0.37 - 0.5 * 0.37 * n).reshape(shape)
+
+
+# ---- shape sets ----
+UNARY_SHAPES = [(), (4,), (2, 3), (2, 1, 3)]
+BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)),
+                 ((2, 3), ()), ((2, 1, 3), (4, 1))]
+
+
+def _unary(fn, torch_fn, make=anyval):
+    return [Sample(f"x{s}", (make(*s),), fn, torch_fn) for s in UNARY_SHAPES]
+
+
+def _binary(fn, torch_fn, make_a=anyval, make_b=anyval, scalar_b=1.7, scalar_a=0.6):
+    out = [Sample(f"a{sa} b{sb}", (make_a(*sa), make_b(*sb)), fn, torch_fn)
+           for sa, sb in BINARY_SHAPES]
+    # a Python scalar on either side (the reflected operators)
+    out.append(Sample(f"a(2,3) {scalar_b!r}", (make_a(2, 3),),
+                      lambda a: fn(a, scalar_b), lambda t, a: torch_fn(t, a, scalar_b)))
+    out.append(Sample(f"{scalar_a!r} b(2,3)", (make_b(2, 3),),
+                      lambda b: fn(scalar_a, b), lambda t, b: torch_fn(t, scalar_a, b)))
+    return out
+
+
+def _pairwise(fn, torch_fn):
+    """maximum/minimum: both operands drawn from one set of distinct values (no ties)."""
+    out = []
+    for sa, sb in BINARY_SHAPES:
+        na, nb = int(np.prod(sa, dtype=np.int64)), int(np.prod(sb, dtype=np.int64))
+        v = distinct(na + nb)
+        out.append(Sample(f"a{sa} b{sb}", (v[:na].reshape(sa), v[na:].reshape(sb)),
+                          fn, torch_fn))
+    return out
+
+
+# ---- reductions ----
+REDUCE_CASES = [((), None, False), ((4,), None, False), ((4,), 0, True), ((2, 3), 1, False),
+                ((2, 3), -2, True), ((2, 3, 2), (0, 2), False), ((2, 3, 2), (0, -1), True),
+                ((2, 3, 2), None, True)]
+
+
+def _torch_dims(axis):
+    return axis if axis is None or isinstance(axis, int) else tuple(axis)
+
+
+def _reduction(cr_name, torch_name, make):
+    out = []
+    for shape, axis, keep in REDUCE_CASES:
+        def fn(x, axis=axis, keep=keep):
+            return getattr(cr, cr_name)(x, axis=axis, keepdims=keep)
+
+        def torch_fn(t, x, axis=axis, keep=keep):
+            if axis is None:
+                r = getattr(x, torch_name)()
+                return r.reshape((1,) * x.ndim) if keep else r
+            return getattr(x, torch_name)(dim=_torch_dims(axis), keepdim=keep)
+        out.append(Sample(f"x{shape} axis={axis} keepdims={keep}", (make(*shape),), fn, torch_fn))
+    return out
+
+
+# ---- matmul ----
+MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)),
+                 ((2, 2, 3), (3, 2)), ((3,), (2, 3, 2)), ((2, 2, 3), (3,)),
+                 ((2, 1, 2, 3), (3, 3, 2)), ((1, 2, 3), (2, 3, 2))]
+
+
+def _matmul():
+    return [Sample(f"a{sa} @ b{sb}", (anyval(*sa), anyval(*sb)),
+                   lambda a, b: a @ b, lambda t, a, b: a @ b) for sa, sb in MATMUL_SHAPES]
+
+
+# ---- indexing ----
+def _index_samples():
+    rep = np.array([0, 2, 2, 1, 0])                  # repeated indices accumulate
+    mask = np.array([[True, False, True], [False, False, True]])
+    cases = [
+        ("x[1]", (3, 4), lambda x: x[1], lambda t, x: x[1]),
+        ("x[-1, 1:3]", (3, 4), lambda x: x[-1, 1:3], lambda t, x: x[-1, 1:3]),
+        ("x[::2, ::-1] (negative step)", (3, 4),
+         lambda x: x[::2, ::-1], lambda t, x: x[::2].flip(1)),
+        ("x[None, ..., 1]", (2, 3, 4), lambda x: x[None, ..., 1], lambda t, x: x[None, ..., 1]),
+        ("x[int array with repeats]", (3, 2), lambda x: x[rep],
+         lambda t, x: x[t.as_tensor(rep)]),
+        ("x[list with repeats]", (4,), lambda x: x[[1, 1, 3, 1]],
+         lambda t, x: x[[1, 1, 3, 1]]),
+        ("x[rows, cols] (pairs repeat)", (3, 3), lambda x: x[rep[:4], rep[1:]],
+         lambda t, x: x[t.as_tensor(rep[:4]), t.as_tensor(rep[1:])]),
+        ("x[int array, 1:] (mixed)", (3, 4), lambda x: x[rep, 1:],
+         lambda t, x: x[t.as_tensor(rep), 1:]),
+        ("x[bool mask]", (2, 3), lambda x: x[mask], lambda t, x: x[t.as_tensor(mask)]),
+        ("x[bool tensor mask over rows]", (2, 3),
+         lambda x: x[cr.tensor(np.array([False, True]))],
+         lambda t, x: x[t.as_tensor(np.array([False, True]))]),
+    ]
+    return [Sample(label, (anyval(*shape),), fn, tfn) for label, shape, fn, tfn in cases]
+
+
+def _scatter_samples():
+    """scatter_add has no public function of its own: it is the backward of getitem, so it is
+    called as the gradient of x[index] with respect to x, as a function of the upstream g."""
+    rep = np.array([0, 2, 2, 1, 0])
+    cases = [("basic slice", (3, 4), (slice(1, 3), 2)), ("repeated ints", (3, 2), rep),
+             ("bool mask", (2, 3), np.array([[True, False, True], [False, True, True]]))]
+    out = []
+    for label, shape, index in cases:
+        x0 = anyval(*shape)
+        g0 = anyval(*x0[index].shape)
+
+        def fn(g, x0=x0, index=index):
+            x = cr.tensor(x0, requires_grad=True)
+            return cr.autograd.grad(x[index], x, grad_outputs=g, create_graph=True)[0]
+
+        def torch_fn(t, g, x0=x0, index=index):
+            x = t.tensor(x0, requires_grad=True)
+            ti = t.as_tensor(index) if isinstance(index, np.ndarray) else index
+            return t.autograd.grad(x[ti], x, grad_outputs=g, create_graph=True)[0]
+        out.append(Sample(f"scatter of g: {label}", (g0,), fn, torch_fn))
+    return out
+
+
+# ---- shape movers ----
+def _shape_samples():
+    return {
+        "reshape": [
+            Sample("(2,3)->(3,2)", (anyval(2, 3),), lambda x: x.reshape(3, 2),
+                   lambda t, x: x.reshape(3, 2)),
+            Sample("(2,3)->(-1,)", (anyval(2, 3),), lambda x: x.reshape(-1),
+                   lambda t, x: x.reshape(-1)),
+            Sample("()->(1,1)", (anyval(),), lambda x: x.reshape(1, 1),
+                   lambda t, x: x.reshape(1, 1)),
+            Sample("squeeze/unsqueeze", (anyval(2, 1, 3),),
+                   lambda x: x.squeeze(1).unsqueeze(0), lambda t, x: x.squeeze(1).unsqueeze(0)),
+            Sample("flatten(1)", (anyval(2, 3, 2),), lambda x: x.flatten(1),
+                   lambda t, x: x.flatten(1)),
+        ],
+        "transpose": [
+            Sample(".T", (anyval(2, 3),), lambda x: x.T, lambda t, x: x.T),
+            Sample("permute(2,0,1)", (anyval(2, 3, 4),), lambda x: x.permute(2, 0, 1),
+                   lambda t, x: x.permute(2, 0, 1)),
+            Sample("transpose(0,-1)", (anyval(2, 3, 4),), lambda x: x.transpose(0, -1),
+                   lambda t, x: x.transpose(0, -1)),
+            Sample("swapaxes(-1,-2)", (anyval(2, 3, 4),), lambda x: cr.ops.swapaxes(x, -1, -2),
+                   lambda t, x: x.swapaxes(-1, -2)),
+        ],
+        "expand": [
+            Sample("(3,)->(2,3)", (anyval(3),), lambda x: x.expand(2, 3),
+                   lambda t, x: x.expand(2, 3)),
+            Sample("(2,1)->(2,4)", (anyval(2, 1),), lambda x: x.expand(2, 4),
+                   lambda t, x: x.expand(2, 4)),
+            Sample("()->(2,3)", (anyval(),), lambda x: x.expand(2, 3),
+                   lambda t, x: x.expand(2, 3)),
+            Sample("(3,1)->(2,-1,4)", (anyval(3, 1),), lambda x: x.expand(2, -1, 4),
+                   lambda t, x: x.expand(2, -1, 4)),
+        ],
+        "concatenate": [
+            Sample("two along 0", (anyval(2, 3), anyval(1, 3)),
+                   lambda a, b: cr.concatenate([a, b]), lambda t, a, b: t.cat([a, b])),
+            Sample("three along -1", (anyval(2, 1), anyval(2, 3), anyval(2, 2)),
+                   lambda a, b, c: cr.cat([a, b, c], axis=-1),
+                   lambda t, a, b, c: t.cat([a, b, c], dim=-1)),
+            Sample("the same tensor twice", (anyval(2, 2),),
+                   lambda a: cr.concatenate([a, a * 2.0], axis=1),
+                   lambda t, a: t.cat([a, a * 2.0], dim=1)),
+            Sample("stack along 1", (anyval(2, 3), anyval(2, 3)),
+                   lambda a, b: cr.stack([a, b], axis=1), lambda t, a, b: t.stack([a, b], 1)),
+            Sample("stack of scalars", (anyval(), anyval()),
+                   lambda a, b: cr.stack([a, b]), lambda t, a, b: t.stack([a, b])),
+        ],
+    }
+
+
+def _where_samples():
+    cond = np.array([[True, False, True], [False, True, True]])
+    return [
+        Sample("same shapes", (anyval(2, 3), anyval(2, 3)),
+               lambda a, b: cr.where(cond, a, b), lambda t, a, b: t.where(t.as_tensor(cond), a, b)),
+        Sample("broadcast a(3,) b()", (anyval(3), anyval()),
+               lambda a, b: cr.where(cond, a, b), lambda t, a, b: t.where(t.as_tensor(cond), a, b)),
+        Sample("scalar other, cond from a tensor", (anyval(2, 3),),
+               lambda a: cr.where(a > 0, a, 0.0),
+               lambda t, a: t.where(a > 0, a, t.zeros((), dtype=a.dtype))),
+    ]
+
+
+def _clip_samples():
+    def x():   # values away from the bounds -0.5 and 0.8
+        v = anyval(2, 3)
+        return np.where(np.abs(v + 0.5) < 0.1, v + 0.3, np.where(np.abs(v - 0.8) < 0.1, v - 0.3, v))
+    return [
+        Sample("both bounds", (x(),), lambda a: a.clip(-0.5, 0.8), lambda t, a: a.clip(-0.5, 0.8)),
+        Sample("min only", (x(),), lambda a: cr.clip(a, min=-0.5), lambda t, a: a.clip(min=-0.5)),
+        Sample("max only", (x(),), lambda a: cr.clip(a, max=0.8), lambda t, a: a.clip(max=0.8)),
+        Sample("scalar", (np.array(0.3),), lambda a: a.clip(-0.5, 0.8),
+               lambda t, a: a.clip(-0.5, 0.8)),
+    ]
+
+
+def _pow_samples():
+    return _binary(lambda a, b: a ** b, lambda t, a, b: a ** b, make_a=positive,
+                   scalar_b=2.5, scalar_a=1.7) + [
+        Sample("x ** 3 (negative base, integer exponent)", (away(2, 3),),
+               lambda a: a ** 3, lambda t, a: a ** 3),
+        Sample("x ** 0.5", (positive(4),), lambda a: a ** 0.5, lambda t, a: a ** 0.5),
+        Sample("x ** -1", (positive(4),), lambda a: a.pow(-1.0), lambda t, a: a.pow(-1.0)),
+        Sample("x ** 0", (anyval(4),), lambda a: a ** 0.0, lambda t, a: a ** 0.0),
+        Sample("2 ** x", (anyval(4),), lambda a: 2.0 ** a, lambda t, a: 2.0 ** a),
+    ]
+
+
+def _cast_samples():
+    return [
+        Sample("clone (same dtype)", (anyval(2, 3),), lambda x: x.clone() * x,
+               lambda t, x: x.clone() * x),
+        Sample("double()", (anyval(3),), lambda x: x.double(), lambda t, x: x.double()),
+        Sample("astype(float64)", (anyval(),), lambda x: x.astype(cr.float64) + 1.0,
+               lambda t, x: x.to(t.float64) + 1.0),
+    ]
+
+
+def build_specs():
+    """name -> Spec, for every primitive (built once, deterministic)."""
+    specs = {
+        "add": Spec(_binary(lambda a, b: a + b, lambda t, a, b: a + b)),
+        "sub": Spec(_binary(lambda a, b: a - b, lambda t, a, b: a - b)),
+        "mul": Spec(_binary(lambda a, b: a * b, lambda t, a, b: a * b)),
+        "div": Spec(_binary(lambda a, b: a / b, lambda t, a, b: a / b, make_b=away)),
+        "neg": Spec(_unary(lambda x: -x, lambda t, x: -x)),
+        "pow": Spec(_pow_samples()),
+        "maximum": Spec(_pairwise(cr.maximum, lambda t, a, b: t.maximum(a, b))),
+        "minimum": Spec(_pairwise(cr.minimum, lambda t, a, b: t.minimum(a, b))),
+        "exp": Spec(_unary(cr.exp, lambda t, x: x.exp())),
+        "log": Spec(_unary(cr.log, lambda t, x: x.log(), positive)),
+        "sqrt": Spec(_unary(cr.sqrt, lambda t, x: x.sqrt(), positive)),
+        "sin": Spec(_unary(cr.sin, lambda t, x: x.sin())),
+        "cos": Spec(_unary(cr.cos, lambda t, x: x.cos())),
+        "tanh": Spec(_unary(cr.tanh, lambda t, x: x.tanh())),
+        "abs": Spec(_unary(cr.abs, lambda t, x: x.abs(), away)),
+        "sigmoid": Spec(_unary(cr.sigmoid, lambda t, x: x.sigmoid())),
+        "relu": Spec(_unary(cr.relu, lambda t, x: x.relu(), away)),
+        "clip": Spec(_clip_samples()),
+        "where": Spec(_where_samples()),
+        "cast": Spec(_cast_samples()),
+        "matmul": Spec(_matmul()),
+        "sum": Spec(_reduction("sum", "sum", anyval)),
+        "max": Spec(_reduction("max", "amax", distinct)),
+        "min": Spec(_reduction("min", "amin", distinct)),
+        "getitem": Spec(_index_samples()),
+        "scatter_add": Spec(_scatter_samples()),
+    }
+    specs.update({name: Spec(samples) for name, samples in _shape_samples().items()})
+    return specs
+
+
+SPECS = build_specs()
+
+
+def _split_sum(t, x, sizes):
+    """Weight the pieces differently so a wrong piece boundary shows in the gradient."""
+    pieces = t.split(x, sizes, dim=1) if t is not cr else cr.split(x, sizes, axis=1)
+    return sum((p * (k + 1.0)).sum() for k, p in enumerate(pieces))
+
+
+# Composites (built from the primitives above): checked the same way, by gradcheck and torch.
+COMPOSITES = {
+    "mean": [Sample(f"axis={a} keepdims={k}", (anyval(2, 3),),
+                    lambda x, a=a, k=k: x.mean(a, keepdims=k),
+                    lambda t, x, a=a, k=k: x.mean() if a is None else x.mean(a, keepdim=k))
+             for a, k in [(None, False), (1, True), ((0, 1), False)]],
+    "var": [Sample("all", (anyval(2, 3),), lambda x: x.var(), lambda t, x: x.var()),
+            Sample("axis=0 keepdims", (anyval(3, 2),), lambda x: x.var(0, keepdims=True),
+                   lambda t, x: x.var(0, keepdim=True)),
+            Sample("axis=1 correction=0", (anyval(2, 4),), lambda x: x.var(1, correction=0),
+                   lambda t, x: x.var(1, correction=0))],
+    "std": [Sample("axis=1", (anyval(2, 4),), lambda x: x.std(1), lambda t, x: x.std(1)),
+            Sample("all", (anyval(5),), lambda x: cr.std(x), lambda t, x: x.std())],
+    "logsumexp": [Sample("all", (anyval(2, 3),), lambda x: cr.logsumexp(x),
+                         lambda t, x: x.logsumexp((0, 1))),
+                  Sample("axis=-1 keepdims", (anyval(2, 3),),
+                         lambda x: x.logsumexp(-1, keepdims=True),
+                         lambda t, x: x.logsumexp(-1, keepdim=True))],
+    "softmax": [Sample("axis=-1", (anyval(2, 4),), lambda x: cr.softmax(x),
+                       lambda t, x: x.softmax(-1)),
+                Sample("axis=0", (anyval(3, 2),), lambda x: x.softmax(0),
+                       lambda t, x: x.softmax(0))],
+    "log_softmax": [Sample("axis=-1", (anyval(2, 4),), lambda x: cr.log_softmax(x),
+                           lambda t, x: x.log_softmax(-1)),
+                    Sample("axis=0", (anyval(3, 2),), lambda x: x.log_softmax(0),
+                           lambda t, x: x.log_softmax(0))],
+    "squeeze/unsqueeze": [Sample("squeeze()", (anyval(1, 3, 1),), lambda x: cr.squeeze(x),
+                                 lambda t, x: x.squeeze()),
+                          Sample("unsqueeze(-1)", (anyval(2, 3),),
+                                 lambda x: cr.unsqueeze(x, -1), lambda t, x: x.unsqueeze(-1))],
+    "flatten": [Sample("all", (anyval(2, 3, 2),), lambda x: cr.flatten(x),
+                       lambda t, x: x.flatten()),
+                Sample("dims 0..1", (anyval(2, 3, 2),), lambda x: x.flatten(0, 1),
+                       lambda t, x: x.flatten(0, 1))],
+    "stack": [Sample("axis=-1", (anyval(2, 3), anyval(2, 3)),
+                     lambda a, b: cr.stack([a, b], axis=-1), lambda t, a, b: t.stack([a, b], -1))],
+    "split": [Sample("size 2", (anyval(2, 5),), lambda x: _split_sum(cr, x, 2),
+                     lambda t, x: _split_sum(t, x, 2)),
+              Sample("sections", (anyval(2, 5),), lambda x: _split_sum(cr, x, [1, 3, 1]),
+                     lambda t, x: _split_sum(t, x, [1, 3, 1]))],
+    "swapaxes": [Sample("0,2", (anyval(2, 3, 4),), lambda x: x.swapaxes(0, 2),
+                        lambda t, x: x.swapaxes(0, 2))],
+    "clip": _clip_samples()[:1],
+    "where": _where_samples()[:1],
+    "maximum/minimum": [Sample("relu as maximum(x, 0)", (away(2, 3),),
+                               lambda x: cr.maximum(x, 0.0) + cr.minimum(x, 0.0) * 2.0,
+                               lambda t, x: t.maximum(x, t.zeros(()).double())
+                               + t.minimum(x, t.zeros(()).double()) * 2.0)],
+}
+
+
+def all_composites():
+    return [(name, s) for name, samples in COMPOSITES.items() for s in samples]
+
+
+def all_samples():
+    """(primitive name, sample) for every sample, in a stable order."""
+    return [(name, s) for name, spec in SPECS.items() for s in spec.samples]
+
+
+def sample_id(item):
+    name, sample = item
+    return f"{name}:{sample.label}"
