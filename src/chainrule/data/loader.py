@@ -1,0 +1,109 @@
+"""DataLoader: batches from a Dataset, optionally shuffled by its own seeded generator, with
+a resumable position so a checkpointed run continues with exactly the same batches."""
+import math
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..errors import CheckpointError, ShapeError
+from ..tensor import Tensor
+from .dataset import _has_batch
+
+
+def default_collate(samples):
+    """Stack a list of samples into a batch: tuples/lists position by position, dicts key by
+    key, tensors/arrays/numbers along a new first axis (as Tensors).
+
+    >>> import chainrule as cr
+    >>> x, y = cr.data.default_collate([(cr.tensor([1.0, 2.0]), 0), (cr.tensor([3.0, 4.0]), 1)])
+    >>> x.shape, y.tolist()
+    ((2, 2), [0, 1])
+    """
+    first = samples[0]
+    if isinstance(first, (tuple, list)):
+        return type(first)(default_collate([s[i] for s in samples]) for i in range(len(first)))
+    if isinstance(first, dict):
+        return {k: default_collate([s[k] for s in samples]) for k in first}
+    if isinstance(first, Tensor):
+        arrays = [s.data for s in samples]
+    elif isinstance(first, (np.ndarray, numbers.Number, np.generic)):
+        arrays = [backend.to_array(s) for s in samples]
+    else:
+        raise TypeError(f"default_collate: cannot batch samples of type "
+                        f"{type(first).__name__}; pass collate_fn=")
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(f"default_collate: samples of different shapes {sorted(shapes)} cannot "
+                         "be stacked into one batch; pad them or pass collate_fn=")
+    return Tensor._wrap(np.stack(arrays))
+
+
+class DataLoader:
+    """Iterate over `dataset` in batches.
+
+    shuffle=True draws a new order each epoch from the loader's own generator (`seed` or a
+    seed drawn once from chainrule's generator, so `cr.manual_seed` fixes it); `state_dict()`
+    records that generator and the position inside the epoch, so a resumed run sees the same
+    remaining batches. Datasets built from tensors are batched by one fancy index per tensor.
+
+    >>> import chainrule as cr
+    >>> ds = cr.data.TensorDataset(cr.arange(10.0), cr.arange(10))
+    >>> loader = cr.data.DataLoader(ds, batch_size=4, shuffle=True, seed=0, drop_last=True)
+    >>> [x.shape for x, y in loader]
+    [(4,), (4,)]
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
+                 seed=None, generator=None):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ShapeError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        self.dataset, self.batch_size = dataset, batch_size
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
+        self.collate_fn = collate_fn
+        if generator is None:
+            if seed is None:
+                seed = int(backend.rng().integers(2 ** 63)) if shuffle else 0
+            generator = np.random.default_rng(seed)
+        self.generator = generator
+        self._epoch_start = None  # generator state before the current epoch's order
+        self._position = 0        # batches handed out in the current epoch
+        self._skip = 0            # batches to skip at the next epoch (after load_state_dict)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        self._epoch_start = self.generator.bit_generator.state
+        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        skip, self._skip = self._skip, 0
+        self._position = skip
+        for b in range(skip, len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            self._position = b + 1
+            yield self._fetch(idx)
+        self._epoch_start, self._position = None, 0
+
+    def _fetch(self, idx):
+        if self.collate_fn is None and _has_batch(self.dataset):
+            return self.dataset._batch(idx)
+        collate = self.collate_fn or default_collate
+        return collate([self.dataset[int(i)] for i in idx])
+
+    def state_dict(self):
+        """Where the data order stands: the generator (as it was at the start of the current
+        epoch, if one is under way) and how many batches of that epoch were handed out."""
+        if self._epoch_start is not None and self._position:
+            return {"generator": self._epoch_start, "position": self._position}
+        return {"generator": self.generator.bit_generator.state, "position": 0}
+
+    def load_state_dict(self, state):
+        try:
+            self.generator.bit_generator.state = state["generator"]
+            self._skip = int(state["position"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"DataLoader.load_state_dict: not a loader state ({exc!r}); "
+                                  "expected {'generator': ..., 'position': n}") from None
+        self._epoch_start, self._position = None, 0
