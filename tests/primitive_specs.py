@@ -11,11 +11,25 @@ Python-scalar operands) lives in the closures. Inputs stay away from kinks (0 fo
 ties for max/maximum, the bounds of clip) and inside domains (log, sqrt, pow bases > 0), so
 finite differences are meaningful; the tie conventions are tested separately.
 """
+import importlib
+import pkgutil
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 import chainrule as cr
+
+
+def load_all_primitives():
+    """Import every chainrule module, so primitives registered outside chainrule.ops (nn's
+    convolution, loss and special-function primitives) are in REGISTRY too."""
+    for info in pkgutil.walk_packages(cr.__path__, "chainrule."):
+        importlib.import_module(info.name)
+    return cr.ops.REGISTRY
+
+
+load_all_primitives()
+import chainrule.nn.functional as F  # noqa: E402  (after the registry is complete)
 
 
 class Sample(NamedTuple):
@@ -270,6 +284,66 @@ def _cast_samples():
     ]
 
 
+# ---- primitives registered by chainrule.nn, called through nn.functional ----
+def _conv_samples():
+    x_img = anyval
+    return [
+        Sample("conv2d padding=1 with bias", (x_img(1, 2, 4, 4), anyval(2, 2, 3, 3), anyval(2)),
+               lambda x, w, b: F.conv2d(x, w, b, padding=1),
+               lambda t, x, w, b: t.nn.functional.conv2d(x, w, b, padding=1)),
+        Sample("conv2d stride=2 dilation=2", (x_img(2, 1, 6, 6), anyval(2, 1, 2, 2)),
+               lambda x, w: F.conv2d(x, w, stride=2, dilation=2),
+               lambda t, x, w: t.nn.functional.conv2d(x, w, stride=2, dilation=2)),
+        Sample("avg_pool2d 2x2", (x_img(1, 2, 4, 4),), lambda x: F.avg_pool2d(x, 2),
+               lambda t, x: t.nn.functional.avg_pool2d(x, 2)),
+        Sample("max_pool2d 2x2 stride 1 (distinct values)", (distinct(1, 1, 4, 4),),
+               lambda x: F.max_pool2d(x, 2, stride=1),
+               lambda t, x: t.nn.functional.max_pool2d(x, 2, stride=1)),
+    ]
+
+
+def _col2im_samples():
+    """col2im is im2col's VJP: called as the gradient of a convolution with respect to its
+    input, as a function of the upstream g."""
+    out = []
+    for label, shape, kwargs in [("padding=1", (1, 2, 4, 4), {"padding": 1}),
+                                 ("stride=2", (1, 1, 5, 5), {"stride": 2})]:
+        x0, w0 = anyval(*shape), anyval(2, shape[1], 3, 3)
+        g0 = anyval(*F.conv2d(cr.tensor(x0), cr.tensor(w0), **kwargs).shape)
+
+        def fn(g, x0=x0, w0=w0, kwargs=kwargs):
+            x = cr.tensor(x0, requires_grad=True)
+            out = F.conv2d(x, cr.tensor(w0), **kwargs)
+            return cr.autograd.grad(out, x, grad_outputs=g, create_graph=True)[0]
+
+        def torch_fn(t, g, x0=x0, w0=w0, kwargs=kwargs):
+            x = t.tensor(x0, requires_grad=True)
+            out = t.nn.functional.conv2d(x, t.tensor(w0), **kwargs)
+            return t.autograd.grad(out, x, grad_outputs=g, create_graph=True)[0]
+        out.append(Sample(f"conv2d input-gradient, {label}", (g0,), fn, torch_fn))
+    return out
+
+
+def _bce_samples():
+    def probs(*shape):
+        return _rng.uniform(0.15, 0.85, shape)
+    return [
+        Sample("mean", (probs(2, 3), _rng.uniform(0, 1, (2, 3))),
+               lambda p, y: F.binary_cross_entropy(p, y),
+               lambda t, p, y: t.nn.functional.binary_cross_entropy(p, y)),
+        Sample("none, hard targets", (probs(4),),
+               lambda p: F.binary_cross_entropy(p, cr.tensor([0.0, 1.0, 1.0, 0.0],
+                                                             dtype=cr.float64), reduction="none"),
+               lambda t, p: t.nn.functional.binary_cross_entropy(
+                   p, t.tensor([0.0, 1.0, 1.0, 0.0], dtype=t.float64), reduction="none")),
+    ]
+
+
+def _erf_samples():
+    return [Sample(f"gelu (exact, through erf) x{s}", (anyval(*s),), F.gelu,
+                   lambda t, x: t.nn.functional.gelu(x)) for s in [(), (2, 3)]]
+
+
 def build_specs():
     """name -> Spec, for every primitive (built once, deterministic)."""
     specs = {
@@ -299,6 +373,10 @@ def build_specs():
         "min": Spec(_reduction("min", "amin", distinct)),
         "getitem": Spec(_index_samples()),
         "scatter_add": Spec(_scatter_samples()),
+        "im2col": Spec(_conv_samples()),
+        "col2im": Spec(_col2im_samples()),
+        "binary_cross_entropy": Spec(_bce_samples()),
+        "erf": Spec(_erf_samples()),
     }
     specs.update({name: Spec(samples) for name, samples in _shape_samples().items()})
     return specs
