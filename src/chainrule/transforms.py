@@ -93,7 +93,12 @@ def grad(f, argnums=0, has_aux=False):
 
 
 def jacobian(f, argnums=0):
-    """The Jacobian of `f`, shaped out.shape + arg.shape (one backward pass per output entry)."""
+    """The Jacobian of `f`, shaped out.shape + arg.shape (one backward pass per output entry).
+
+    >>> import chainrule as cr
+    >>> cr.jacobian(lambda x: x ** 2)(cr.tensor([1.0, 3.0])).tolist()
+    [[2.0, 0.0], [0.0, 6.0]]
+    """
     nums = _argnums(argnums)
 
     def wrapped(*args, **kwargs):
@@ -117,13 +122,24 @@ def jacobian(f, argnums=0):
 
 
 def hessian(f, argnums=0):
-    """Second derivatives of scalar-valued `f`: jacobian(grad(f))."""
+    """Second derivatives of scalar-valued `f`: jacobian(grad(f)).
+
+    >>> import chainrule as cr
+    >>> cr.hessian(lambda x: (x[0] * x[1]) ** 2)(cr.tensor([1.0, 2.0])).tolist()
+    [[8.0, 8.0], [8.0, 2.0]]
+    """
     return jacobian(grad(f, argnums), argnums)
 
 
 def hvp(f, x, v):
     """(f(x), H(x) @ v): a Hessian-vector product without forming H (torch.autograd.functional
-    order of results)."""
+    order of results).
+
+    >>> import chainrule as cr
+    >>> value, hv = cr.hvp(lambda x: (x ** 3).sum(), cr.tensor([1.0, 2.0]), [1.0, 1.0])
+    >>> hv.tolist()
+    [6.0, 12.0]
+    """
     (x,), nested = _prepare((x,), (0,))
     v = v if isinstance(v, Tensor) else Tensor._wrap(backend.to_array(v, x.dtype))
     with enable_grad():
@@ -133,16 +149,36 @@ def hvp(f, x, v):
     return (out if nested else out.detach()), hv
 
 
+def _tangent(v, x):
+    """A tangent as a tensor of its primal's dtype (Python floats would otherwise become the
+    default float32 and cost a float64 primal its precision) and shape."""
+    if not isinstance(v, Tensor):
+        v = Tensor._wrap(backend.to_array(v, x.dtype))
+    if v.shape != x.shape:
+        raise GraphError(f"jvp: a tangent of shape {v.shape} for a primal of shape {x.shape}; "
+                         "each tangent must have its primal's shape.")
+    return v
+
+
 def jvp(f, primals, tangents):
     """(f(*primals), J @ tangents): forward-mode derivative by the double-VJP construction.
 
     J @ v = ∂/∂u ⟨Jᵀu, v⟩ : the VJP is linear in u, so differentiating it with respect to u
     gives the Jacobian-vector product exactly.
+
+    >>> import chainrule as cr
+    >>> out, jv = cr.jvp(lambda x: x.sin(), cr.tensor([0.0]), [2.0])
+    >>> jv.tolist()
+    [2.0]
     """
     single = not isinstance(primals, (tuple, list))
     primals = (primals,) if single else tuple(primals)
     tangents = (tangents,) if single else tuple(tangents)
     xs, nested = _prepare(primals, range(len(primals)))
+    if len(tangents) != len(xs):
+        raise GraphError(f"jvp: {len(xs)} primals but {len(tangents)} tangents; give one "
+                         "tangent per primal, each of the primal's shape.")
+    tangents = [_tangent(v, x) for v, x in zip(tangents, xs)]
     with enable_grad():
         out = f(*xs)
         u = Tensor._wrap(np.zeros(out.shape, out.dtype)).requires_grad_()
