@@ -238,9 +238,10 @@ class Module:
         gradcheck); the Parameter objects stay the same, so optimizers keep working."""
         dtype = np.dtype(dtype)
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.data.dtype.kind == "f":
+            if t.data.dtype.kind == "f" and t.data.dtype != dtype:
                 t.data = t.data.astype(dtype)
-                t.grad = None
+                if t.grad is not None:
+                    t.grad = Tensor._wrap(t.grad.data.astype(dtype))
         return self
 
     def double(self):
