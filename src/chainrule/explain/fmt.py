@@ -1,0 +1,200 @@
+"""Numbers, names and formulas as text and as LaTeX.
+
+The registry writes each primitive's forward and local derivatives as small templates in
+fixed variable names (x; a, b; y for the output). `fill` substitutes the names (or numbers) of
+the actual operands into such a template, in one pass, so a user's tensor called `x` never
+collides with the template's `x`. `latex_template` turns a template into LaTeX *before*
+substitution, so operand names are converted exactly once.
+"""
+import re
+
+import numpy as np
+
+MINUS = "\u2212"  # the subtraction sign in update lines; negative numbers keep ASCII '-'
+
+
+def _var_regex(keys):
+    alts = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z_\\])({alts})(?![A-Za-z_0-9])")
+
+
+def _rule_params(prim):
+    rule = None if prim.variadic else next((r for r in prim.vjps if r is not None), None)
+    if rule is None:
+        return []
+    import inspect
+    try:
+        return list(inspect.signature(rule).parameters.values())[2:]
+    except (TypeError, ValueError):
+        return []
+
+
+def missing_optional(prim, n):
+    """Template names of optional inputs (default None) that this application left out,
+    e.g. the bias of a `linear` without one."""
+    params = _rule_params(prim)
+    n_inputs = len(prim.vjps) if not prim.variadic else n
+    left = [p.name for p in params[n:n_inputs] if p.default is None]
+    return operand_keys(prim, n_inputs)[n:] if left else []
+
+
+def operand_keys(prim, n):
+    """The names a primitive's templates use for its n inputs: the parameter names of its
+    VJP rules (the registry's convention), matched to the template's spelling (w -> W)."""
+    if prim.variadic:
+        return [f"x{i + 1}" for i in range(n)]
+    names = [p.name for p in _rule_params(prim)][:n]
+    if len(names) != n:
+        names = ["x"] if n == 1 else ["a", "b"] if n == 2 else [f"x{i + 1}" for i in range(n)]
+    tokens = set(re.findall(r"[A-Za-z]+", prim.formula + " " + " ".join(prim.derivs)))
+    return [k if k in tokens else k.upper() if k.upper() in tokens else k for k in names]
+
+
+def significant_digits(dtype):
+    """Digits a value of `dtype` carries: 10 for float64 (enough for every hand-calculated
+    figure, short of binary noise), 7 for float32."""
+    return 10 if np.dtype(dtype) == np.float64 else 7
+
+
+def num(value, digits=10):
+    """A scalar as a short decimal: `num(0.30000000000000004) == '0.3'`."""
+    v = float(value)
+    if v == 0:
+        return "0"
+    if not np.isfinite(v):
+        return str(v)
+    text = f"{v:.{digits}g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return f"{mant}e{int(exp)}"
+    return text
+
+
+def value_text(arr, digits=10, full=12):
+    """A value for display: scalars as numbers, small tensors in full, big ones summarised
+    (shape, mean, range and the first entries)."""
+    arr = np.asarray(arr)
+    if arr.size == 1:
+        return num(arr.reshape(()), digits)
+    d = min(digits, 6)
+    if arr.size <= full:
+        return _nested(arr, d)
+    flat = arr.astype(np.float64).ravel()
+    head = ", ".join(num(v, 4) for v in flat[:4])
+    return (f"tensor{tuple(arr.shape)} mean {num(flat.mean(), 4)}, range "
+            f"[{num(flat.min(), 4)}, {num(flat.max(), 4)}], first [{head}, …]")
+
+
+def _nested(arr, digits):
+    if arr.ndim == 0:
+        return num(arr, digits)
+    return "[" + ", ".join(_nested(a, digits) for a in arr) + "]"
+
+
+def is_scalar(arr):
+    return np.asarray(arr).size == 1
+
+
+ATOM = 9
+# Binding strength of each arithmetic primitive's forward template (functions are atoms).
+PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
+
+
+def paren(expr):
+    """Parenthesise a compound operand (`a - b`, `-3`) unless it already is one unit."""
+    if re.fullmatch(r"[A-Za-z_\\][A-Za-z_0-9.{}\\]*|\d+(\.\d+)?(e-?\d+)?", expr):
+        return expr
+    return f"({expr})"
+
+
+def _needs_paren(prim, var, prec, template, start, end, forward):
+    """Whether an operand of binding strength `prec` needs parentheses at template[start:end]."""
+    if prec >= ATOM or template.strip() == var:
+        return False
+    if prim in PREC and forward:
+        own = PREC[prim]
+        if prim in ("add",):
+            return False
+        if prim == "sub":
+            return var == "b" and prec <= own
+        if prim == "mul":
+            return prec < own
+        if prim == "div":
+            return prec < own if var == "a" else prec <= own
+        return True                       # neg, pow: only atoms stay bare
+    before = template[:start].rstrip()[-1:]
+    after = template[end:].lstrip()[:1]
+    return not (before in ("(", ",", "{") and after in (")", ",", "}"))
+
+
+def fill(template, names, prim=None, forward=False):
+    """Substitute operands into a registry template: fill('a · b', {'a': ('w', 9),
+    'b': ('x', 9)}) == 'w · x'. An operand is (text, binding strength); it is parenthesised
+    only where the template's operator binds tighter."""
+    def sub(m):
+        var = m.group(1)
+        if var not in names:
+            return var
+        text, prec = names[var]
+        if _needs_paren(prim, var, prec, template, m.start(), m.end(), forward):
+            return f"({text})"
+        return text
+    return _var_regex(names).sub(sub, template) if names else template
+
+
+def forward_template(prim):
+    """The forward part of a registry formula ('σ(x) = 1/(1 + exp(-x))' -> 'σ(x)')."""
+    return prim.formula.split(" = ")[0]
+
+
+# ---- LaTeX ----
+_LATEX_SYMBOLS = [("σ", r"\sigma"), ("·", r" \cdot "), ("×", r" \times "), ("Σ", r"\sum "),
+                  ("≤", r" \le "), ("½", r"\tfrac12"), ("ln(", r"\ln("), ("exp(", r"\exp("),
+                  ("sin(", r"\sin("), ("cos(", r"\cos("), ("tanh(", r"\tanh("), ("∂", r"\partial "),
+                  ("max(", r"\max("), ("min(", r"\min("), ("⊙", r" \odot "), ("ᵀ", "^{\\top}"),
+                  (MINUS, "-"), ("…", r"\dots"), ("η", r"\eta "), ("δ", r"\delta ")]
+
+
+def latex_template(template):
+    """A registry template in LaTeX (variables untouched, so `fill` can still run)."""
+    t = template
+    t = re.sub(r"√\(([^)]*)\)", r"\\sqrt{\1}", t)
+    t = re.sub(r"√(\w+)", r"\\sqrt{\1}", t)
+    t = re.sub(r"\^\(([^()]*)\)", r"^{\1}", t)
+    t = re.sub(r"\^(\w+)", r"^{\1}", t)
+    t = t.replace("²", "^{2}")
+    for a, b in _LATEX_SYMBOLS:
+        t = t.replace(a, b)
+    return re.sub(r" {2,}", " ", t)
+
+
+_SIMPLE = re.compile(r"([A-Za-z]+)_?([A-Za-z0-9]*)")
+
+
+def latex_name(name):
+    """A user's name in LaTeX math: 'w_o' -> 'w_{o}', 'Loss' -> '\\mathrm{Loss}',
+    '0.weight' -> '\\text{0.weight}', '0.5' -> '0.5'."""
+    if re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", name):
+        return name
+    m = _SIMPLE.fullmatch(name)
+    if m:
+        base, sub = m.groups()
+        base = base if len(base) == 1 else rf"\mathrm{{{base}}}"
+        if not sub:
+            return base if "_" not in name else base + "_{}"
+        return f"{base}_{{{sub}}}"
+    safe = re.sub(r"([_#$%&{}])", r"\\\1", name)
+    return rf"\text{{{safe}}}"
+
+
+def latex_text(text):
+    """Plain derivation text (formulas written by `fill`) as LaTeX."""
+    return latex_template(text)
+
+
+def dfrac_text(top, bottom):
+    return f"∂{top}/∂{bottom}"
+
+
+def dfrac_latex(top, bottom):
+    return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"

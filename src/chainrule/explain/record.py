@@ -1,0 +1,227 @@
+"""Recording a backward pass: the graph before it runs, and what the real engine computes.
+
+`record(loss)` walks the graph of `loss` (forward order), then runs `autograd.run_backward`
+with an observer appended to `autograd._observers`. The observer sees each node right after
+its VJP: the gradient that arrived at the node's output (∂L/∂output) and what it passed to
+each input; those arrays are copied into the record. Local derivatives for elementwise nodes
+are obtained by calling the primitive's own VJP rule with a gradient of ones. Nothing here
+differentiates anything itself, so the record always agrees with `.grad`.
+
+Textbook rounding (`replay_rounded`) re-runs the recorded forward pass primitive by primitive
+through `ops.apply` (the real primitives), rounding in place the output of every *function
+evaluation* (exp, log, σ, tanh, sqrt, sin, cos, division, fractional powers) to k decimals
+before anything downstream uses it. Sums and products of already-rounded numbers stay exact,
+as they do on paper: the seed's Loss = ½(0.8 − 0.59)² = 0.02205 keeps five decimals, and
+∂Loss/∂w_o = −0.21 × 0.2419 × 0.57 = −0.02895543 keeps eight. The real backward pass then runs
+on that replayed graph, so leaves get exactly the gradients a hand calculation gets.
+"""
+import numpy as np
+
+from .. import autograd
+from ..errors import GraphError
+from ..tensor import Tensor
+
+# Elementwise primitives: their local derivative is an array shaped like the output.
+ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "pow", "maximum", "minimum", "exp", "log",
+               "sqrt", "sin", "cos", "tanh", "abs", "sigmoid", "relu", "clip", "where", "cast"}
+# Function evaluations a hand calculation writes down rounded (see the module docstring).
+ROUNDED = {"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "div"}
+
+
+class Value:
+    """One tensor of the graph: a leaf (parameter, input, constant) or a node's output."""
+
+    __slots__ = ("tensor", "node", "name", "user_named", "value", "grad", "index", "step",
+                 "unrounded")
+
+    def __init__(self, tensor, node, index):
+        self.tensor = tensor
+        self.node = node
+        self.name = tensor.name if tensor is not None else None
+        self.user_named = self.name is not None
+        self.value = np.array(tensor.data if tensor is not None else node.out, copy=True)
+        self.grad = None        # ∂L/∂value, as observed (None: the gradient does not reach it)
+        self.index = index
+        self.step = None        # the Step that produced it (None for leaves)
+        self.unrounded = None   # in rounding mode: the value before rounding
+
+    @property
+    def is_leaf(self):
+        return self.node is None
+
+    @property
+    def is_param(self):
+        return self.node is None and self.tensor.requires_grad
+
+    @property
+    def scalar(self):
+        return self.value.size == 1
+
+    def __repr__(self):
+        return f"<Value {self.name} {self.value.shape}>"
+
+
+class Step:
+    """One primitive application: inputs, output, and what the backward pass did there."""
+
+    __slots__ = ("node", "prim", "params", "inputs", "out", "local", "passed", "check")
+
+    def __init__(self, node, inputs, out):
+        self.node = node
+        self.prim = node.prim
+        self.params = dict(node.params)
+        self.inputs = inputs            # list of Value
+        self.out = out                  # Value
+        self.local = [None] * len(inputs)   # ∂out/∂input_i (elementwise), from the VJP rule
+        self.passed = [None] * len(inputs)  # gradient the engine sent to input i
+        self.check = [None] * len(inputs)   # verify results (filled by verify.py)
+
+    @property
+    def elementwise(self):
+        return self.prim.name in ELEMENTWISE
+
+
+class Record:
+    """Everything one backward pass showed: values in forward order, steps, the root."""
+
+    def __init__(self, root_tensor):
+        self.values = []          # every Value, leaves first-seen, in forward order
+        self.steps = []           # Steps in forward order
+        self.root = None
+        self.by_node = {}
+        self.by_leaf = {}
+        self.root_tensor = root_tensor
+
+    def params(self):
+        return [v for v in self.values if v.is_param]
+
+
+def forward_order(root):
+    """Nodes of `root`'s graph in forward order, and each node's output tensor."""
+    if root._node is None:
+        raise GraphError("explain: the tensor has no graph (it is a leaf, or was computed under "
+                         "no_grad). Compute the loss from tensors with requires_grad=True.")
+    if root._node.inputs is None:
+        raise GraphError("explain: this graph was already walked by backward() and freed. Call "
+                         "cr.explain(loss) instead of loss.backward(), or backward with "
+                         "retain_graph=True first.")
+    order = list(reversed(autograd.toposort([root._node])))
+    outputs = {root._node: root}
+    for node in order:
+        for t in node.inputs:
+            if t._node is not None:
+                outputs.setdefault(t._node, t)
+    return order, outputs
+
+
+def build(root):
+    """The Record of `root`'s graph before the backward pass (values copied now)."""
+    order, outputs = forward_order(root)
+    rec = Record(root)
+
+    def leaf(t):
+        v = rec.by_leaf.get(id(t))
+        if v is None:
+            v = rec.by_leaf[id(t)] = Value(t, None, len(rec.values))
+            rec.values.append(v)
+        return v
+
+    for node in order:
+        ins = [rec.by_node[t._node].out if t._node is not None else leaf(t) for t in node.inputs]
+        out = Value(outputs[node], node, len(rec.values))
+        step = Step(node, ins, out)
+        out.step = step
+        rec.values.append(out)
+        rec.steps.append(step)
+        rec.by_node[node] = step
+    rec.root = rec.by_node[root._node].out
+    return rec
+
+
+def local_derivative(step, i):
+    """∂out/∂input_i elementwise, from the primitive's own VJP rule fed a gradient of ones;
+    None where that is not an elementwise quantity (matmul, sum, reshape...)."""
+    rule = step.prim.vjp_rule(i)
+    node = step.node
+    if rule is None or node.inputs is None:
+        return None
+    x = node.inputs[i]
+    if x.data.dtype.kind != "f":
+        return None
+    simple = step.elementwise or (node.out.size == 1 and x.data.size == 1)
+    if not simple:
+        return None
+    ones = Tensor._wrap(np.ones_like(node.out))
+    with autograd.no_grad():
+        d = rule(ones, Tensor._wrap(node.out), *node.inputs, **node.params)
+    return np.array(np.broadcast_to(d.data, node.out.shape), copy=True)
+
+
+class _Observer:
+    """Appended to `autograd._observers` for one backward pass."""
+
+    def __init__(self, rec):
+        self.rec = rec
+
+    def __call__(self, node, g, input_grads):
+        step = self.rec.by_node.get(node)
+        if step is None:
+            return
+        step.out.grad = _add(step.out.grad, g.data)
+        for i, gi in enumerate(input_grads):
+            if gi is not None:
+                step.passed[i] = np.array(gi.data, copy=True)
+                if step.inputs[i].is_leaf:
+                    step.inputs[i].grad = _add(step.inputs[i].grad, gi.data)
+        for i in range(len(step.inputs)):
+            step.local[i] = local_derivative(step, i)
+
+
+def _add(prev, g):
+    g = np.array(g, copy=True)
+    return g if prev is None else prev + g
+
+
+def run(root, retain_graph=False):
+    """Build the record of `root`, then run the real backward pass while observing it."""
+    rec = build(root)
+    observer = _Observer(rec)
+    autograd._observers.append(observer)
+    try:
+        autograd.run_backward([root], None, retain_graph, False)
+    finally:
+        autograd._observers.remove(observer)
+    return rec
+
+
+# ---- textbook rounding ----
+def _should_round(node):
+    name = node.prim.name
+    if name in ROUNDED:
+        return True
+    if name == "pow":  # integer powers are exact arithmetic; fractional ones are looked up
+        b = node.inputs[1].data
+        return node.inputs[1].requires_grad or not np.all(b == np.round(b))
+    return False
+
+
+def replay_rounded(root, decimals):
+    """Re-run `root`'s forward pass through the real primitives, rounding each function
+    evaluation to `decimals` in place before it is used downstream. Leaves are shared, so the
+    backward pass of the returned loss fills their `.grad`. Also returns {new output tensor:
+    unrounded value} for display."""
+    from ..ops.registry import apply
+    order, outputs = forward_order(root)
+    new = {}
+    unrounded = {}
+    with autograd.enable_grad():
+        for node in order:
+            ins = tuple(new.get(id(t), t) for t in node.inputs)
+            out = apply(node.prim, ins, **node.params)
+            if _should_round(node) and out.data.dtype.kind == "f":
+                unrounded[id(out)] = np.array(out.data, copy=True)
+                np.round(out.data, decimals, out=out.data)
+            old = outputs[node]
+            out.name = old.name
+            new[id(old)] = out
+    return new[id(root)], unrounded
