@@ -344,6 +344,54 @@ def _erf_samples():
                    lambda t, x: t.nn.functional.gelu(x)) for s in [(), (2, 3)]]
 
 
+# ---- fused primitives (ops/fused.py), called through nn.functional ----
+def _linear_samples():
+    return [Sample(f"x{sx} W(4,3) bias={bias}", (anyval(*sx), anyval(4, 3)) +
+                   ((anyval(4),) if bias else ()),
+                   lambda *a: F.linear(*a), lambda t, *a: t.nn.functional.linear(*a))
+            for sx, bias in [((2, 3), True), ((2, 3), False), ((2, 2, 3), True), ((3,), True)]]
+
+
+LABELS = np.array([0, 3, 3])
+
+
+def _xent_samples():
+    def probs():
+        p = _rng.uniform(0.1, 1.0, (3, 4))
+        return p / p.sum(1, keepdims=True)
+    labels = [Sample(f"labels, reduction={r}", (anyval(3, 4),),
+                     lambda x, r=r: F.cross_entropy(x, cr.tensor(LABELS), reduction=r),
+                     lambda t, x, r=r: t.nn.functional.cross_entropy(
+                         x, t.as_tensor(LABELS), reduction=r))
+              for r in ("mean", "sum", "none")]
+    targets = [Sample(f"probability targets, reduction={r}", (anyval(3, 4), probs()),
+                      lambda x, y, r=r: F.cross_entropy(x, y, reduction=r),
+                      lambda t, x, y, r=r: t.nn.functional.cross_entropy(x, y, reduction=r))
+               for r in ("mean", "none")]
+    return labels, targets
+
+
+def _xent_grad_samples():
+    """The fused loss's gradient is itself a primitive; reached as the gradient of the loss
+    with respect to the scores, as a function of the scores (grad of grad)."""
+    def torch_grad(t, x, r):
+        loss = t.nn.functional.cross_entropy(x, t.as_tensor(LABELS), reduction=r)
+        return t.autograd.grad(loss.sum(), x, create_graph=True)[0]
+    return [Sample(f"d loss/d scores, reduction={r}", (anyval(3, 4),),
+                   lambda x, r=r: cr.grad(
+                       lambda z: F.cross_entropy(z, cr.tensor(LABELS), reduction=r).sum())(x),
+                   lambda t, x, r=r: torch_grad(t, x, r)) for r in ("mean", "none")]
+
+
+def _fused_specs():
+    """Only for the fused primitives that are registered (ops/fused.py may come and go)."""
+    labels, targets = _xent_samples()
+    table = {"linear": _linear_samples, "softmax_cross_entropy": lambda: labels,
+             "softmax_cross_entropy_probs": lambda: targets,
+             "softmax_cross_entropy_grad": _xent_grad_samples}
+    return {name: Spec(make()) for name, make in table.items() if name in cr.ops.REGISTRY}
+
+
 def build_specs():
     """name -> Spec, for every primitive (built once, deterministic)."""
     specs = {
@@ -379,6 +427,7 @@ def build_specs():
         "erf": Spec(_erf_samples()),
     }
     specs.update({name: Spec(samples) for name, samples in _shape_samples().items()})
+    specs.update(_fused_specs())
     return specs
 
 

@@ -225,6 +225,19 @@ def test_float64_on_request_and_mixed_gradients_take_each_leafs_dtype():
     assert cr.tensor(1.0).dtype == cr.float64 and cr.randn(2).dtype == cr.float64
 
 
+def test_integer_operands_take_the_float_dtype_as_in_pytorch():
+    ints, f32 = cr.tensor([1, 2]), cr.tensor([0.5, 1.5])
+    assert ints.dtype == cr.int64 and (ints + 1).dtype == cr.int64
+    assert (ints * 2.5).dtype == cr.float32          # a Python float: the default dtype
+    assert (f32 + ints).dtype == cr.float32 and (ints * f32).dtype == cr.float32
+    assert (cr.tensor([True, False]) * f32).dtype == cr.float32
+    assert (ints / 2).dtype == cr.float32 and (ints / 2).tolist() == [0.5, 1.0]
+    assert (3 / ints).dtype == cr.float32
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (x * ints).sum().backward()
+    assert x.grad.dtype == cr.float32 and x.grad.tolist() == [1.0, 2.0]
+
+
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(cr.errors.DTypeError, match="floating"):
         cr.tensor([1, 2], requires_grad=True)

@@ -163,7 +163,27 @@ def renamed(exc, op):
     return type(exc)(str(exc).replace("tensor:", f"{op}: an operand:", 1))
 
 
-add, sub, mul, div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
+add, sub, mul, _div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
+
+
+def _integral(v):
+    return (v.data.dtype.kind in "iub") if isinstance(v, Tensor) else \
+        isinstance(v, (int, np.integer, np.bool_))
+
+
+def div(a, b):
+    """a / b, true division: two integer operands give the default float dtype (PyTorch), not
+    NumPy's float64.
+
+    >>> import chainrule as cr
+    >>> (cr.tensor([1, 2]) / 2).tolist()
+    [0.5, 1.0]
+    """
+    if _integral(a) and _integral(b):
+        dtype = backend.get_default_dtype()
+        a, b = (Tensor._wrap(backend.to_array(v.data if isinstance(v, Tensor) else v, dtype))
+                for v in (a, b))
+    return _div(a, b)
 pow, maximum, minimum = _binary(POW), _binary(MAXIMUM), _binary(MINIMUM)
 neg, exp, log, sqrt = _unary(NEG), _unary(EXP), _unary(LOG), _unary(SQRT)
 sin, cos, tanh, abs = _unary(SIN), _unary(COS), _unary(TANH), _unary(ABS)
@@ -180,10 +200,12 @@ def where(cond, a, b):
     if isinstance(cond, Tensor):
         cond = cond.data
     else:
-        try:
-            cond = np.asarray(backend.to_array(cond), dtype=bool)
+        try:  # not via the default float dtype: 1e-100 is true, not float32's 0
+            cond = backend.to_array(np.asarray(cond)).astype(bool)
         except ChainruleError as exc:
             raise renamed(exc, "where") from exc
+        except ValueError as exc:
+            raise renamed(backend._conversion_error(cond, None, exc), "where") from exc
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     a, b = lift_pair(a, b)

@@ -133,4 +133,12 @@ def lift_pair(a, b):
         a = as_tensor(a, b)
     elif type(b) is not Tensor and not isinstance(b, Tensor):
         b = as_tensor(b, a)
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka != kb and (ka == "f" or kb == "f"):
+        # NOTE: an integer or bool operand takes the float operand's dtype (PyTorch), so float32
+        # stays float32 beside an int tensor (NumPy alone would promote to float64).
+        if ka == "f":
+            b = _wrap(b.data.astype(a.data.dtype))
+        else:
+            a = _wrap(a.data.astype(b.data.dtype))
     return a, b
