@@ -139,7 +139,7 @@ class Derivation:
                 return a
         step = v.step
         names = self._operand_names(step, style, numeric)
-        template = fmt.forward_template(step.prim)
+        template = fmt.forward_template(step.prim, step.out.value.ndim)
         for key in fmt.missing_optional(step.prim, len(step.inputs)):
             template = re.sub(rf"\s*\+\s*{key}\b", "", template)
         text = fmt.fill(style.template(template), names, step.prim.name, forward=True)
@@ -205,7 +205,8 @@ class Derivation:
                 continue
             seen.add(u.index)
             if self.is_stop(u) and u.name is not None:
-                found.append(u)
+                if self.expanded or not u.is_leaf or u.tensor.requires_grad:
+                    found.append(u)     # inputs and targets: only in the full table
             elif not u.is_leaf:
                 stack.extend(reversed(u.step.inputs))
         return found
@@ -217,7 +218,7 @@ class Derivation:
         terms, value = [], 0.0
         for path in paths:
             parts = [self.edge_formula(s, i, style, numeric) for s, i in path]
-            parts = [p for p in parts if p != "1"] or ["1"]
+            parts = [p for p in parts if p != "1" and not p.startswith("1 (")] or [parts[0]]
             terms.append(style.dot.join(_wrap_compound(p) if len(parts) > 1 else p
                                         for p in parts))
             vals = [s.local[i] for s, i in path]

@@ -58,7 +58,7 @@ def significant_digits(dtype):
 
 def num(value, digits=10):
     """A scalar as a short decimal: `num(0.30000000000000004) == '0.3'`."""
-    v = float(value)
+    v = float(np.asarray(value).reshape(()))
     if v == 0:
         return "0"
     if not np.isfinite(v):
@@ -107,9 +107,13 @@ def paren(expr):
     return f"({expr})"
 
 
-def _needs_paren(prim, var, prec, template, start, end, forward):
+def _needs_paren(prim, var, prec, template, start, end, forward, text=""):
     """Whether an operand of binding strength `prec` needs parentheses at template[start:end]."""
-    if prec >= ATOM or template.strip() == var:
+    if template.strip() == var:
+        return False
+    if text.startswith("-") and template[:start].strip():
+        return True                       # 'a + (-0.2)', 'w · (-1.5)', not 'a + -0.2'
+    if prec >= ATOM:
         return False
     if prim in PREC and forward:
         own = PREC[prim]
@@ -136,14 +140,17 @@ def fill(template, names, prim=None, forward=False):
         if var not in names:
             return var
         text, prec = names[var]
-        if _needs_paren(prim, var, prec, template, m.start(), m.end(), forward):
+        if _needs_paren(prim, var, prec, template, m.start(), m.end(), forward, text):
             return f"({text})"
         return text
     return _var_regex(names).sub(sub, template) if names else template
 
 
-def forward_template(prim):
-    """The forward part of a registry formula ('σ(x) = 1/(1 + exp(-x))' -> 'σ(x)')."""
+def forward_template(prim, ndim=None):
+    """The forward part of a registry formula ('σ(x) = 1/(1 + exp(-x))' -> 'σ(x)'); a 2-D
+    transpose reads xᵀ."""
+    if prim.name == "transpose" and ndim == 2:
+        return "xᵀ"
     return prim.formula.split(" = ")[0]
 
 

@@ -158,6 +158,9 @@ def write_atomic(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private; give it normal rights
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -141,6 +141,8 @@ def _line(text, latex):
 def _one_layer(d, layers, k):
     layer = layers[k - 1]
     show = d.show
+    L = d.rec.root.name
+    Ll = LATEX.name(L)
     delta = _f64(layer.z.grad)
     parts = [f"W = {layer.W.name} {tuple(layer.W.value.shape)}",
              f"b = {layer.b.name}" if layer.b is not None else "no bias",
@@ -148,54 +150,52 @@ def _one_layer(d, layers, k):
     out = [("para", f"Layer {k}: {', '.join(parts)}")]
     fprime = act_derivative(layer)
     dk, dkl = f"δ{k}", rf"\delta_{{{k}}}"
-    if k == len(layers):
+    zn = layer.z.name
+    zl = LATEX.name(zn)
+    if k == len(layers) or not (fprime is not None and layers[k].x is layer.out):
         if layer.act is not None and layer.a.grad is not None:
+            an, al = layer.a.name, LATEX.name(layer.a.name)
             da = _f64(layer.a.grad)
             fp_t, fp_l = ACTIVATIONS[layer.act.prim.name]
-            recomputed = da * fprime
-            mark = " ✓" if _agree(recomputed, delta) else " ✗"
-            out.append(_line(f"{dk} = ∂L/∂a{k} ⊙ f'(z{k}) = {show(da)} ⊙ {show(fprime)} = "
-                             f"{show(delta)}{mark}    ({fp_t})",
-                             rf"{dkl} = \frac{{\partial L}}{{\partial a_{{{k}}}}} \odot "
-                             rf"f'(z_{{{k}}}) = {_lx(show(da))} \odot {_lx(show(fprime))} = "
+            mark = _mark(da * fprime, delta)
+            out.append(_line(f"{dk} = ∂{L}/∂{zn} = ∂{L}/∂{an} ⊙ f'({zn}) = {show(da)} ⊙ "
+                             f"{show(fprime)} = {show(delta)}{mark}    ({fp_t})",
+                             rf"{dkl} = {LATEX.frac(Ll, zl)} = {LATEX.frac(Ll, al)} \odot "
+                             rf"f'({zl}) = {_lx(show(da))} \odot {_lx(show(fprime))} = "
                              rf"{_lx(show(delta))}{_lmark(mark)} \quad ({fp_l})"))
         else:
-            out.append(_line(f"{dk} = ∂L/∂z{k} = {show(delta)}",
-                             rf"{dkl} = \frac{{\partial L}}{{\partial z_{{{k}}}}} = "
-                             f"{_lx(show(delta))}"))
+            out.append(_line(f"{dk} = ∂{L}/∂{zn} = {show(delta)}",
+                             rf"{dkl} = {LATEX.frac(Ll, zl)} = {_lx(show(delta))}"))
     else:
         nxt = layers[k]
         err = back_error(nxt, _f64(nxt.z.grad))
-        feeds_next = nxt.x is layer.out
-        if fprime is not None and feeds_next:
-            recomputed = fprime * err
-            mark = " ✓" if _agree(recomputed, delta) else " ✗"
-            out.append(_line(f"{dk} = f'(z{k}) ⊙ (W{k + 1}ᵀ δ{k + 1}) = {show(fprime)} ⊙ "
-                             f"{show(err)} = {show(delta)}{mark}",
-                             rf"{dkl} = f'(z_{{{k}}}) \odot (W_{{{k + 1}}}^{{\top}} "
-                             rf"\delta_{{{k + 1}}}) = {_lx(show(fprime))} \odot {_lx(show(err))}"
-                             rf" = {_lx(show(delta))}{_lmark(mark)}"))
-            out += _per_neuron(d, layer, nxt, k, fprime, delta)
-        else:
-            out.append(_line(f"{dk} = ∂L/∂z{k} = {show(delta)}",
-                             rf"{dkl} = \frac{{\partial L}}{{\partial z_{{{k}}}}} = "
-                             f"{_lx(show(delta))}"))
+        mark = _mark(fprime * err, delta)
+        out.append(_line(f"{dk} = f'({zn}) ⊙ (W{k + 1}ᵀ δ{k + 1}) = {show(fprime)} ⊙ "
+                         f"{show(err)} = {show(delta)}{mark}",
+                         rf"{dkl} = f'({zl}) \odot (W_{{{k + 1}}}^{{\top}} "
+                         rf"\delta_{{{k + 1}}}) = {_lx(show(fprime))} \odot {_lx(show(err))}"
+                         rf" = {_lx(show(delta))}{_lmark(mark)}"))
+        out += _per_neuron(d, layer, nxt, k, fprime, delta)
     gw = weight_grad(layer, delta)
-    mark = " ✓" if _agree(gw, layer.W.grad) else " ✗"
+    mark = _mark(gw, layer.W.grad)
     xn = layer.x.name or "x"
     w = layer.W.name
-    out.append(_line(f"∂L/∂{w} = {dk} · {xn}ᵀ = {show(d.gvalue(gw))}{mark}",
-                     rf"{LATEX.frac('L', LATEX.name(w))} = {dkl} \cdot {LATEX.name(xn)}^{{\top}}"
+    out.append(_line(f"∂{L}/∂{w} = {dk} · {xn}ᵀ = {show(d.gvalue(gw))}{mark}",
+                     rf"{LATEX.frac(Ll, LATEX.name(w))} = {dkl} \cdot {LATEX.name(xn)}^{{\top}}"
                      rf" = {_lx(show(d.gvalue(gw)))}{_lmark(mark)}"))
     if layer.b is not None:
         gb = delta if delta.ndim == 1 or layer.layout == "Wx" else delta.sum(axis=0)
         gb = gb.reshape(layer.b.value.shape) if gb.size == layer.b.value.size else gb
-        mark = " ✓" if _agree(gb, layer.b.grad) else " ✗"
+        mark = _mark(gb, layer.b.grad)
         bn = layer.b.name
-        out.append(_line(f"∂L/∂{bn} = {dk} = {show(d.gvalue(gb))}{mark}",
-                         rf"{LATEX.frac('L', LATEX.name(bn))} = {dkl} = "
+        out.append(_line(f"∂{L}/∂{bn} = {dk} = {show(d.gvalue(gb))}{mark}",
+                         rf"{LATEX.frac(Ll, LATEX.name(bn))} = {dkl} = "
                          rf"{_lx(show(d.gvalue(gb)))}{_lmark(mark)}"))
     return out
+
+
+def _mark(recomputed, engine):
+    return " ✓" if _agree(recomputed, engine) else " ✗"
 
 
 def _per_neuron(d, layer, nxt, k, fprime, delta):
@@ -209,7 +209,7 @@ def _per_neuron(d, layer, nxt, k, fprime, delta):
     out = []
     for q in range(delta.size):
         terms = " + ".join(f"{_neg(g(dn[j]))} × {_neg(g(W[j, q]))}" for j in range(dn.size))
-        text = (f"δ{k}[{q}] = f'(z{k}[{q}]) · Σ_j δ{k + 1}[j] w[j,{q}] = "
+        text = (f"δ{k}[{q}] = f'({layer.z.name}[{q}]) · Σ_j δ{k + 1}[j] w[j,{q}] = "
                 f"{g(fprime[q])} × ({terms}) = {g(delta[q])}")
         out.append(("math", "  " + text, fmt.latex_text(text).replace("δ", r"\delta ")))
     return out
@@ -250,12 +250,13 @@ def error_split(rep):
         plain = W.T @ e
         true = -back_error(nxt, _f64(nxt.z.grad))
         show = d.show
-        blocks.append(("para", f"Layer {k} ← layer {k + 1}: e{k + 1} = −∂L/∂a{k + 1} = "
-                               f"{show(e)}"))
+        blocks.append(("para", f"Layer {k} ← layer {k + 1}: e{k + 1} = "
+                               f"−∂{d.rec.root.name}/∂{nxt.a.name} = {show(e)}"))
         for text in (f"weight-share split (seed 004): e{k}[q] = Σ_k w[k,q]/Σ_p w[k,p] · "
                      f"e{k + 1}[k] = {show(split)}",
                      f"unnormalised (seed 003): E{k} = W{k + 1}ᵀ E{k + 1} = {show(plain)}",
-                     f"true gradient: −∂L/∂a{k} = W{k + 1}ᵀ (−δ{k + 1}) = {show(true)}"):
+                     f"true gradient: −∂{d.rec.root.name}/∂{layer.out.name} = "
+                     f"W{k + 1}ᵀ (−δ{k + 1}) = {show(true)}"):
             blocks.append(("math", text, fmt.latex_text(text).replace("δ", r"\delta ")))
         blocks.append(("para", "The heuristics share the error in proportion to the weights "
                                "but leave out f'(z) of the layer above (and the split also "

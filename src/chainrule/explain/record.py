@@ -138,6 +138,12 @@ def build(root):
     return rec
 
 
+def shown(t):
+    """Whether a derivation names this input (an unnamed constant such as the 2 of x**2 is
+    written as a number, and nobody asks for the derivative with respect to it)."""
+    return t._node is not None or t.requires_grad or t.name is not None
+
+
 def local_derivative(step, i):
     """∂out/∂input_i elementwise, from the primitive's own VJP rule fed a gradient of ones;
     None where that is not an elementwise quantity (matmul, sum, reshape...)."""
@@ -146,15 +152,18 @@ def local_derivative(step, i):
     if rule is None or node.inputs is None:
         return None
     x = node.inputs[i]
-    if x.data.dtype.kind != "f":
+    if x.data.dtype.kind != "f" or not shown(x):
         return None
     simple = step.elementwise or (node.out.size == 1 and x.data.size == 1)
     if not simple:
         return None
     ones = Tensor._wrap(np.ones_like(node.out))
-    with autograd.no_grad():
+    with autograd.no_grad(), np.errstate(all="ignore"):
         d = rule(ones, Tensor._wrap(node.out), *node.inputs, **node.params)
-    return np.array(np.broadcast_to(d.data, node.out.shape), copy=True)
+    d = np.asarray(d.data)
+    if d.size == node.out.size:
+        return np.array(d.reshape(node.out.shape), copy=True)
+    return np.array(np.broadcast_to(d, node.out.shape), copy=True)
 
 
 class _Observer:
@@ -174,7 +183,10 @@ class _Observer:
                 if step.inputs[i].is_leaf:
                     step.inputs[i].grad = _add(step.inputs[i].grad, gi.data)
         for i in range(len(step.inputs)):
-            step.local[i] = local_derivative(step, i)
+            try:
+                step.local[i] = local_derivative(step, i)
+            except Exception:  # a display aid must never break the backward pass itself
+                step.local[i] = None
 
 
 def _add(prev, g):

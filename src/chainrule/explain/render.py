@@ -2,15 +2,21 @@
 import html
 
 
+UNDERLINE = {"chapter": "=", "title": "=", "heading": "-"}
+LEVEL = {"chapter": "#", "title": "##", "heading": "###"}
+
+
 def text(blocks):
     out = []
     for b in blocks:
         kind = b[0]
-        if kind == "heading":
+        if kind in UNDERLINE:
             if out:
                 out.append("")
+            if kind == "chapter":
+                out.append("=" * len(b[1]))
             out.append(b[1])
-            out.append("-" * len(b[1]))
+            out.append(UNDERLINE[kind] * len(b[1]))
         elif kind == "para":
             out.append(b[1])
         elif kind == "math":
@@ -36,9 +42,8 @@ def markdown(blocks):
     out = []
     for b in blocks:
         kind = b[0]
-        if kind == "heading":
-            level = "##" if not out else "###"
-            out += [f"{level} {b[1]}", ""]
+        if kind in LEVEL:
+            out += [f"{LEVEL[kind]} {b[1]}", ""]
         elif kind == "para":
             out += [b[1], ""]
         elif kind == "math":
@@ -65,8 +70,9 @@ def latex(blocks):
     out = []
     for b in blocks:
         kind = b[0]
-        if kind == "heading":
-            out.append(rf"\paragraph{{{b[1]}}}")
+        if kind in LEVEL:
+            cmd = {"chapter": "section*", "title": "subsection*", "heading": "paragraph"}[kind]
+            out.append(rf"\{cmd}{{{_latex_escape(b[1])}}}")
         elif kind == "para":
             out.append(_latex_escape(b[1]))
         elif kind == "math":
@@ -96,8 +102,9 @@ def html_page(blocks):
     out = ["<div class='chainrule-explain'>"]
     for b in blocks:
         kind = b[0]
-        if kind == "heading":
-            out.append(f"<h4>{html.escape(b[1])}</h4>")
+        if kind in LEVEL:
+            tag = {"chapter": "h2", "title": "h3", "heading": "h4"}[kind]
+            out.append(f"<{tag}>{html.escape(b[1])}</{tag}>")
         elif kind == "para":
             out.append(f"<p>{html.escape(b[1])}</p>")
         elif kind == "math":

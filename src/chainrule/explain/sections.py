@@ -1,7 +1,7 @@
 """The derivation as blocks that both renderers share.
 
 A block is one of
-    ("heading", title)
+    ("chapter", title) / ("title", title) / ("heading", title)     three levels of headings
     ("para", text)                              prose, the same in every format
     ("math", text, latex)                       one derivation line
     ("table", header, rows)                     rows of (text cells, latex cells)
@@ -13,7 +13,7 @@ from .derive import LATEX, TEXT
 
 def header(d, title):
     rec = d.rec
-    blocks = [("heading", title)]
+    blocks = [("title", title)]
     mode = []
     if d.rounding is not None:
         mode.append(f"textbook rounding: every function value (σ, exp, log, division, …) is "
@@ -33,7 +33,7 @@ def forward(d):
     params = [v for v in rec.values if v.is_param]
     inputs = [v for v in rec.values if v.is_leaf and not v.is_param and v.tensor.name]
     for group, label in ((inputs, "input"), (params, "parameter")):
-        small = [v for v in group if v.scalar]
+        small = group if group and all(v.scalar for v in group) else []
         if small:
             text = ", ".join(f"{v.name} = {d.num(v.value)}" for v in small)
             latex = r",\quad ".join(f"{LATEX.name(v.name)} = {d.num(v.value)}" for v in small)
@@ -102,15 +102,21 @@ def local_table(d, verify):
     return blocks
 
 
+LONG = 80  # a folded factor longer than this is shown by its value only
+
+
 def _local_cell(d, v, u, style, verify):
     formula, value = d.factor(v, u, style)
-    parts = [style.frac(style.name(v.name), style.name(u.name)), formula]
+    parts = [style.frac(style.name(v.name), style.name(u.name))]
+    if len(d.factor(v, u)[0]) <= LONG:
+        parts.append(formula)
     if value is not None:
         g = d.gnum(value)
         if all(s.out.scalar and all(x.scalar for x in s.inputs)
                for path in d.segments(v, u) for s, _ in path):
             numeric = d.factor(v, u, style, numeric=True)[0]
-            if numeric not in (formula, g) and _has_op(numeric):
+            if numeric not in (formula, g) and _has_op(numeric) and len(parts) > 1 and \
+                    len(d.factor(v, u, numeric=True)[0]) <= LONG:
                 parts.append(numeric)
         if parts[-1] != g:
             parts.append(g)
