@@ -176,3 +176,14 @@ def test_split_pieces_and_errors():
     assert [p.shape for p in pieces] == [(2, 2), (2, 2), (2, 1)]
     with pytest.raises(cr.errors.ShapeError, match="add up to 4"):
         cr.split(x, [1, 3], axis=1)
+
+
+def test_conventions_doc_lists_every_primitive():
+    """docs/conventions.md's table of primitives names exactly the registered primitives."""
+    import pathlib
+    import re
+    doc = (pathlib.Path(__file__).parents[1] / "docs" / "conventions.md").read_text("utf-8")
+    table = doc.split("## The primitives", 1)[1]
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", table, flags=re.M))
+    assert sorted(set(REGISTRY) - listed) == [], "add these to docs/conventions.md"
+    assert sorted(listed - set(REGISTRY)) == [], "the doc lists primitives that do not exist"

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+import chainrule.nn.functional as F
 
 from primitive_specs import all_composites, all_samples, sample_id
 
@@ -91,6 +92,9 @@ TIES = {
     "0 ** y for y >= 0 (exponent grad)": (
         lambda a, b: a ** b, lambda t, a, b: a ** b,
         [np.array([0.0, 0.0, 2.0]), np.array([0.0, 2.0, 0.5])]),
+    "max_pool2d with ties in a window (first largest)": (
+        lambda x: F.max_pool2d(x, 2), lambda t, x: t.nn.functional.max_pool2d(x, 2),
+        [np.array([[[[1.0, 1.0, 0.0, 2.0], [0.0, 1.0, 2.0, 2.0]]]])]),
     "where with both branches equal": (lambda a, b: cr.where(np.array([True, False]), a, b),
                                        lambda t, a, b: t.where(t.tensor([True, False]), a, b),
                                        [np.array([1.0, 1.0]), np.array([1.0, 1.0])]),
