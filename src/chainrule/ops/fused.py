@@ -1,0 +1,186 @@
+"""Fused primitives: compositions of other primitives declared as one registry entry, because
+measurement showed they pay (bench/NOTES.md has the numbers).
+
+- `linear` (x @ Wᵀ + b) records one node instead of transpose, matmul, add and the broadcast
+  sum of the bias; its VJPs hand BLAS contiguous operands and return contiguous gradients,
+  gᵀx for the weight directly in (out, in) layout (no transposed view to copy later).
+- `softmax_cross_entropy` (integer labels) and `softmax_cross_entropy_probs` (probability
+  targets) replace the eight or so nodes of log_softmax + pick + mean by one, and their
+  gradient is the seeds' closed form (softmax(x) - Y) / m, computed in one pass.
+
+Like every primitive, each entry has its forward, its VJP rules written with Tensor ops (so
+grad of grad works), and the formula `explain` prints; tests/test_fused.py gradchecks them
+and compares them with PyTorch.
+"""
+import numpy as np
+
+from ..tensor import Tensor
+from .registry import Primitive, apply, as_tensor
+from .reductions import log_softmax, softmax
+
+
+# ---------------------------------------------------------------- linear
+
+def _linear_forward(x, w, b=None):
+    out = np.matmul(x, w.T)            # a transposed view: BLAS reads it without a copy
+    if b is not None:
+        if b.dtype == out.dtype:
+            out += b                    # out is fresh, so adding in place is safe
+        else:
+            out = out + b
+    return out
+
+
+def _flat(t, n):
+    """`t` as a matrix of rows of length n (a no-op for the usual 2-D batch)."""
+    return t if t.ndim == 2 else t.reshape(-1, n)
+
+
+def _linear_grad_x(g, y, x, w, b=None):
+    return g @ w
+
+
+def _linear_grad_w(g, y, x, w, b=None):
+    return _flat(g, w.shape[0]).mT @ _flat(x, w.shape[1])
+
+
+def _linear_grad_b(g, y, x, w, b=None):
+    return _flat(g, w.shape[0]).sum(0) if g.ndim != 1 else g
+
+
+LINEAR = Primitive(
+    "linear", _linear_forward, [_linear_grad_x, _linear_grad_w, _linear_grad_b],
+    "x @ Wᵀ + b", ["W (g @ W)", "x (gᵀ @ x, summed over the batch)", "1 (g summed over the batch)"],
+    "x must end in in_features (x: (..., in)), W must be (out, in) and b (out,); check the "
+    "layer sizes.")
+
+
+def linear(x, weight, bias=None):
+    """x @ weightᵀ + bias as one primitive (weight (out, in), bias (out,) or None).
+
+    >>> import chainrule as cr
+    >>> linear(cr.ones(2, 3), cr.ones(4, 3), cr.zeros(4)).shape
+    (2, 4)
+    """
+    inputs = (as_tensor(x), as_tensor(weight))
+    if bias is not None:
+        inputs += (as_tensor(bias),)
+    return apply(LINEAR, inputs)
+
+
+# ---------------------------------------------------------------- softmax cross-entropy
+
+def _shifted(x, axis):
+    """x minus its (finite) max along `axis`, so exp never overflows."""
+    m = np.max(x, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    return x - m
+
+
+def _reduce(per, reduction, count):
+    if reduction == "none":
+        return per
+    total = per.sum(dtype=per.dtype)
+    return total / per.dtype.type(count) if reduction == "mean" else total
+
+
+def _scale(reduction, count, dtype):
+    return dtype.type(1.0 / count) if reduction == "mean" else dtype.type(1.0)
+
+
+def _sce_forward(x, labels, reduction):
+    s = _shifted(x, 1)
+    lse = np.log(np.exp(s).sum(axis=1))
+    per = lse - s[np.arange(x.shape[0]), labels]
+    return _reduce(per, reduction, x.shape[0])
+
+
+def _sce_grad_forward(x, labels, reduction):
+    e = np.exp(_shifted(x, 1))
+    e /= e.sum(axis=1, keepdims=True)
+    e[np.arange(x.shape[0]), labels] -= 1
+    if reduction == "mean":
+        e *= _scale(reduction, x.shape[0], e.dtype)
+    return e
+
+
+def _sce_grad_vjp(v, d, x, labels, reduction):
+    # d/dx of c·(softmax(x) - Y) applied to v: c·(p ⊙ v - p ⊙ Σⱼ pⱼvⱼ), p = softmax(x)
+    p = softmax(x, 1)
+    pv = p * v
+    out = pv - p * pv.sum(1, keepdims=True)
+    return out * float(_scale(reduction, x.shape[0], x.dtype)) if reduction == "mean" else out
+
+
+SOFTMAX_XENT_GRAD = Primitive(
+    "softmax_cross_entropy_grad", _sce_grad_forward, [_sce_grad_vjp],
+    "c·(softmax(x) - onehot(labels))", ["c·(diag(p) - p pᵀ) per row, p = softmax(x)"])
+
+
+def _sce_rule(g, y, x, labels, reduction):
+    d = apply(SOFTMAX_XENT_GRAD, (x,), labels=labels, reduction=reduction)
+    return d * (g.unsqueeze(-1) if reduction == "none" else g)
+
+
+SOFTMAX_XENT = Primitive(
+    "softmax_cross_entropy", _sce_forward, [_sce_rule],
+    "-ln softmax(x)[label], averaged over the batch",
+    ["(softmax(x) - onehot(label)) / m"],
+    "x must be (N, C) scores and labels (N,) integers in [0, C).")
+
+
+def softmax_cross_entropy(x, labels, reduction="mean"):
+    """Cross-entropy of scores `x` (N, C) against integer `labels` (N,), one primitive.
+
+    >>> import chainrule as cr
+    >>> round(softmax_cross_entropy(cr.tensor([[2.0, 0.0, 0.0]]), [0]).item(), 4)
+    0.2395
+    """
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    return apply(SOFTMAX_XENT, (as_tensor(x),), labels=labels, reduction=reduction)
+
+
+def _probs_forward(x, t, axis, reduction):
+    s = _shifted(x, axis)
+    logp = s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+    per = -(t * logp).sum(axis=axis)
+    return _reduce(per, reduction, per.size)
+
+
+def _upstream(g, reduction, axis, count):
+    """The output gradient broadcast along the class axis and scaled for the mean."""
+    if reduction == "none":
+        return g.unsqueeze(axis)
+    return g * (1.0 / count) if reduction == "mean" else g
+
+
+def _probs_grad_x(g, y, x, t, axis, reduction):
+    gb = _upstream(g, reduction, axis, x.data.size // x.shape[axis])
+    return (softmax(x, axis) * t.sum(axis, keepdims=True) - t) * gb
+
+
+def _probs_grad_t(g, y, x, t, axis, reduction):
+    gb = _upstream(g, reduction, axis, x.data.size // x.shape[axis])
+    return -log_softmax(x, axis) * gb
+
+
+SOFTMAX_XENT_PROBS = Primitive(
+    "softmax_cross_entropy_probs", _probs_forward, [_probs_grad_x, _probs_grad_t],
+    "-Σⱼ tⱼ ln softmax(x)ⱼ, averaged over the batch",
+    ["(softmax(x)·Σⱼtⱼ - t) / m", "-ln softmax(x) / m"],
+    "x and the target probabilities must have the same shape.")
+
+
+def softmax_cross_entropy_probs(x, target, axis=1, reduction="mean"):
+    """Cross-entropy of scores `x` against probability rows `target` (same shape), one
+    primitive; the mean is over every position but the class `axis`.
+
+    >>> import chainrule as cr
+    >>> round(softmax_cross_entropy_probs(cr.tensor([[2.0, 0.0, 0.0]]),
+    ...                                   cr.tensor([[1.0, 0.0, 0.0]])).item(), 4)
+    0.2395
+    """
+    x = as_tensor(x)
+    return apply(SOFTMAX_XENT_PROBS, (x, as_tensor(target, x)), axis=axis % x.ndim,
+                 reduction=reduction)
