@@ -119,6 +119,7 @@ def test_im2col_col2im_are_adjoint_and_differentiable():
     cols = conv_ops.im2col(x, **geom)
     c = np.random.default_rng(0).standard_normal(cols.shape)
     back = conv_ops._col2im_forward(c, x.shape, (2, 3), (1, 2), (1, 1), (2, 1))
+    assert back.shape == x.shape and cols.shape[3:] == (2, 2, 3)
     assert np.isclose((cols.numpy() * c).sum(), (x.numpy() * back).sum())
     conv = lambda t: F.conv2d(t, cr.tensor(rand(2, 2, 2, 2)), padding=1)  # noqa: E731
     assert cr.gradgradcheck(lambda t: conv(t).tanh(), [x])

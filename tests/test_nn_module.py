@@ -69,7 +69,7 @@ def test_parameters_are_named_after_their_place():
     holder = nn.Module()
     holder.g = named
     assert named.name == "gain"           # a name the user chose is kept
-    assert outer[0].where() == "Sequential.0 (Net)"
+    assert outer[0].layer_path() == "Sequential.0 (Net)"
 
 
 def test_train_eval_and_zero_grad():

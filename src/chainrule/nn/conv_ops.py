@@ -1,11 +1,12 @@
 """Convolution and pooling: two primitives, im2col and its adjoint col2im, and the functions
 built on them (conv2d, max_pool2d, avg_pool2d).
 
-im2col turns an image batch (N, C, H, W) into its sliding windows (N, C, kh, kw, oh, ow) with
-one strided view of the padded array (no Python loop over pixels); a convolution is then one
-(batched) matrix product with the weights, so its gradient comes from matmul's rules plus
-col2im, which adds every window's gradient back onto the pixels it was copied from. The two
-are each other's VJP (both are linear), so second derivatives work as well.
+im2col turns an image batch (N, C, H, W) into its sliding windows, laid out (N, oh, ow, C, kh,
+kw), with one strided view of the padded array (no Python loop over pixels). In that layout a
+convolution is one big matrix product, rows = output pixels, columns = window entries, so
+BLAS does the work; its gradient comes from the product's rules plus col2im, which adds each
+window's gradient back onto the pixels it was copied from. The two primitives are each
+other's VJP (both are linear), so second derivatives work as well.
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -25,7 +26,7 @@ def out_size(n, k, s, p, d):
 
 
 def _windows(x, kernel, stride, padding, dilation, pad_value):
-    """A read-only strided view (N, C, kh, kw, oh, ow) of the padded x."""
+    """A read-only strided view (N, oh, ow, C, kh, kw) of the padded x."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x.shape
     oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
@@ -35,8 +36,8 @@ def _windows(x, kernel, stride, padding, dilation, pad_value):
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     s0, s1, s2, s3 = x.strides
-    return as_strided(x, (n, c, kh, kw, oh, ow),
-                      (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw), writeable=False)
+    return as_strided(x, (n, oh, ow, c, kh, kw),
+                      (s0, s2 * sh, s3 * sw, s1, s2 * dh, s3 * dw), writeable=False)
 
 
 def _im2col_forward(x, kernel, stride, padding, dilation, pad_value=0.0):
@@ -46,13 +47,13 @@ def _im2col_forward(x, kernel, stride, padding, dilation, pad_value=0.0):
 def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x_shape
-    oh, ow = cols.shape[4], cols.shape[5]
-    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    oh, ow = cols.shape[1], cols.shape[2]
+    out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)   # channels last, like cols
     for i in range(kh):          # a loop over the kernel's positions, not over pixels
         for j in range(kw):
             r, q = i * dh, j * dw
-            out[:, :, r:r + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
-    return out[:, :, ph:ph + h, pw:pw + w]
+            out[:, r:r + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += cols[..., i, j]
+    return np.ascontiguousarray(out[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2))
 
 
 def _im2col_rule(g, y, x, kernel, stride, padding, dilation, pad_value=0.0):
@@ -84,11 +85,11 @@ def _pair(v, what):
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0):
-    """Sliding windows of x (N, C, H, W) as (N, C, kh, kw, oh, ow).
+    """Sliding windows of x (N, C, H, W) as (N, oh, ow, C, kh, kw).
 
     >>> import chainrule as cr
-    >>> im2col(cr.ones(1, 1, 3, 3), 2).shape
-    (1, 1, 2, 2, 2, 2)
+    >>> im2col(cr.ones(1, 3, 5, 5), 2, stride=2).shape
+    (1, 2, 2, 3, 2, 2)
     """
     x = as_tensor(x)
     if x.ndim != 4:
@@ -139,12 +140,18 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     elif padding == "same":
         padding = _same_padding((kh, kw), dilation, stride)
     cols = im2col(x, (kh, kw), stride, _pair(padding, "padding"), dilation)
-    oh, ow = cols.shape[4], cols.shape[5]
-    cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
-    wmat = weight.reshape(groups, o // groups, cg * kh * kw)
-    out = (wmat @ cols).reshape(n, o, oh, ow)
-    if bias is not None:
-        out = out + bias.reshape(1, o, 1, 1)
+    oh, ow = cols.shape[1], cols.shape[2]
+    k = cg * kh * kw
+    if groups == 1:   # one GEMM: (N·oh·ow, C·kh·kw) @ (C·kh·kw, O)
+        from .functional import linear
+        out = linear(cols.reshape(n * oh * ow, k), weight.reshape(o, k), bias)
+    else:             # a batch of G GEMMs, one per group
+        grouped = cols.reshape(n * oh * ow, groups, k).transpose(1, 0, 2)
+        out = grouped @ weight.reshape(groups, o // groups, k).mT
+        out = out.transpose(1, 0, 2).reshape(n * oh * ow, o)
+        if bias is not None:
+            out = out + bias
+    out = out.reshape(n, oh, ow, o).permute(0, 3, 1, 2)
     return out.squeeze(0) if unbatched else out
 
 
@@ -169,11 +176,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         raise NotImplementedError("max_pool2d: ceil_mode=True is not supported; pad instead")
     x, unbatched = _batched(x, "max_pool2d")
     cols = _pool_windows(x, kernel_size, stride, padding, dilation, -np.inf, "max_pool2d")[0]
-    n, c, kh, kw, oh, ow = cols.shape
-    cols = cols.reshape(n, c, kh * kw, oh, ow)
-    first = np.argmax(cols.data, axis=2)[:, :, None]
-    mask = np.arange(kh * kw)[None, None, :, None, None] == first
-    out = where(mask, cols, 0.0).sum(2)   # where, not mask·cols: padding holds -inf
+    n, oh, ow, c, kh, kw = cols.shape
+    cols = cols.reshape(n, oh, ow, c, kh * kw)
+    first = np.argmax(cols.data, axis=-1)[..., None]
+    mask = np.arange(kh * kw) == first
+    out = where(mask, cols, 0.0).sum(-1)   # where, not mask·cols: padding holds -inf
+    out = out.permute(0, 3, 1, 2)
     return out.squeeze(0) if unbatched else out
 
 
@@ -184,11 +192,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     x, unbatched = _batched(x, "avg_pool2d")
     cols, kernel, stride, padding = _pool_windows(x, kernel_size, stride, padding, 1, 0.0,
                                                   "avg_pool2d")
-    total = cols.sum((2, 3))
+    total = cols.sum((4, 5)).permute(0, 3, 1, 2)
     if count_include_pad or padding == (0, 0):
         out = total * (1.0 / (kernel[0] * kernel[1]))
     else:
         ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
-        counts = _windows(ones, kernel, stride, padding, (1, 1), 0.0).sum((2, 3))
-        out = total / Tensor._wrap(counts)
+        counts = _windows(ones, kernel, stride, padding, (1, 1), 0.0).sum((4, 5))
+        out = total / Tensor._wrap(counts.transpose(0, 3, 1, 2))
     return out.squeeze(0) if unbatched else out

@@ -18,14 +18,14 @@ def empty_parameter(shape, dtype=None):
 def check_features(module, x, expected, axis, what):
     """Raise a ShapeError naming the layer's place in the model when x's size is wrong."""
     if x.ndim == 0 or x.ndim <= (axis if axis >= 0 else -axis - 1):
-        raise ShapeError(f"{module.where()} got an input of shape {tuple(x.shape)}; it needs "
+        raise ShapeError(f"{module.layer_path()} got an input of shape {tuple(x.shape)}; it needs "
                          f"{what} on axis {axis}.")
     if x.dtype.kind != "f":
-        raise DTypeError(f"{module.where()} got input of dtype {x.dtype}; it needs floating "
+        raise DTypeError(f"{module.layer_path()} got input of dtype {x.dtype}; it needs floating "
                          "point values: convert with x.float() (or x.astype(cr.float32)).")
     got = x.shape[axis]
     if got != expected:
-        raise ShapeError(f"{module.where()} got input with {got} {what} (input shape "
+        raise ShapeError(f"{module.layer_path()} got input with {got} {what} (input shape "
                          f"{tuple(x.shape)}), but it expects {expected}; fix the previous "
                          "layer's output size or this layer's input size.")
 

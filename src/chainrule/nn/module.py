@@ -134,7 +134,7 @@ class Module:
                 if p is not None:
                     _auto_name(p, full + "." + pname)
 
-    def where(self):
+    def layer_path(self):
         """How errors name this module: 'Sequential.2 (Linear 128->10)' or 'Linear 128->10'."""
         label = type(self).__name__ + (" " + self._short() if self._short() else "")
         if not self._qualname:

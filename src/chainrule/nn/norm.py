@@ -38,7 +38,7 @@ class _BatchNorm(Module):
     def forward(self, x):
         x = ops.as_tensor(x)
         if x.ndim not in self._dims:
-            raise ShapeError(f"{self.where()} needs input with {' or '.join(map(str, self._dims))}"
+            raise ShapeError(f"{self.layer_path()} needs input with {' or '.join(map(str, self._dims))}"
                              f" dimensions (batch, channels, ...), got shape {tuple(x.shape)}")
         check_features(self, x, self.num_features, 1, "channels")
         use_batch = self.training or not self.track_running_stats
@@ -109,7 +109,7 @@ class LayerNorm(Module):
         x = ops.as_tensor(x)
         k = len(self.normalized_shape)
         if tuple(x.shape[max(x.ndim - k, 0):]) != self.normalized_shape or x.ndim < k:
-            raise ShapeError(f"{self.where()} got input of shape {tuple(x.shape)}, which does "
+            raise ShapeError(f"{self.layer_path()} got input of shape {tuple(x.shape)}, which does "
                              f"not end in {self.normalized_shape}; fix the previous layer's "
                              "output size or this layer's normalized_shape.")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)

@@ -49,7 +49,7 @@ class _Recurrent(Module):
         """x as (L, N, I) and whether it came unbatched (L, I)."""
         x = ops.as_tensor(x)
         if x.ndim not in (2, 3):
-            raise ShapeError(f"{self.where()} needs input (seq, batch, features)"
+            raise ShapeError(f"{self.layer_path()} needs input (seq, batch, features)"
                              f"{' with batch_first' if self.batch_first else ''} or (seq, "
                              f"features), got shape {tuple(x.shape)}")
         check_features(self, x, self.input_size, -1, "features")
@@ -66,7 +66,7 @@ class _Recurrent(Module):
         if unbatched and state.ndim == 2:
             state = state.unsqueeze(1)
         if tuple(state.shape) != shape:
-            raise ShapeError(f"{self.where()}: initial state must have shape {shape}, got "
+            raise ShapeError(f"{self.layer_path()}: initial state must have shape {shape}, got "
                              f"{tuple(state.shape)}")
         return state
 
