@@ -42,13 +42,27 @@ def to_array(data, dtype=None):
             arr = data if dtype is None else data.astype(dtype, copy=False)
         else:
             arr = np.asarray(data, dtype=dtype)
-            if dtype is None and arr.dtype == float64 and not isinstance(data, np.generic):
-                arr = arr.astype(_default_dtype, copy=False)
     except (TypeError, ValueError) as exc:
         raise _conversion_error(data, dtype, exc) from exc
+    if dtype is None and arr.dtype == float64 and not isinstance(data, (np.ndarray, np.generic)):
+        arr = _to_default_float(arr)
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise _conversion_error(data, dtype, None)
     return arr
+
+
+def _to_default_float(arr):
+    """Python floats into the default dtype, refusing values it cannot hold (1e300 would
+    silently become inf in float32)."""
+    with np.errstate(over="ignore"):
+        out = arr.astype(_default_dtype, copy=False)
+    if out is not arr and np.isinf(out).any() and not np.isinf(arr).any():
+        from .errors import DTypeError
+        big = float(np.max(np.abs(arr)))
+        raise DTypeError(f"tensor: the value {big:.4g} does not fit in the default dtype "
+                         f"{_default_dtype} (it would become inf); pass dtype=cr.float64 or "
+                         "scale the data.")
+    return out
 
 
 _NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: strings, objects, dates are refused

@@ -38,7 +38,7 @@ def _analytical(f, xs, wanted):
             for i, g in zip(wanted, grads):
                 jac[i].append(np.zeros(xs[i].data.size) if g is None else
                               g.data.astype(np.float64).ravel())
-    return {i: np.array(rows).reshape(-1, xs[i].data.size) for i, rows in jac.items()}
+    return {i: np.array(rows).reshape(len(rows), xs[i].data.size) for i, rows in jac.items()}
 
 
 def _numerical(f, xs, wanted, eps):
@@ -58,7 +58,8 @@ def _numerical(f, xs, wanted, eps):
             minus = flat_out()
             flat[j] = old
             cols.append((plus - minus) / (2 * eps))
-        jac[i] = np.array(cols).T.reshape(-1, flat.size)
+        jac[i] = (np.array(cols).T.reshape(-1, flat.size) if cols else
+                  np.zeros((flat_out().size, 0)))  # an empty input has an empty Jacobian
     return jac
 
 

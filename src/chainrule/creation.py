@@ -61,8 +61,11 @@ def ones(*size, dtype=None, requires_grad=False):
 def full(size, fill_value, dtype=None, requires_grad=False):
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.data
-    return _make(np.full(_shape((size,), "full"), backend.to_array(fill_value), _dtype(dtype)),
-                 requires_grad)
+    size, fill_value = _shape((size,), "full"), backend.to_array(fill_value)
+    if fill_value.ndim:
+        raise ShapeError(f"full: fill_value must be a single number, got an array of shape "
+                         f"{fill_value.shape}; use cr.tensor(...).expand({size}) to repeat one.")
+    return _make(np.full(size, fill_value, _dtype(dtype)), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):

@@ -24,15 +24,18 @@ def normalize_axis(axis, ndim, op):
             raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
                              f"dimensions; {AXIS_HINT}")
         out.append(int(a) % builtins.max(ndim, 1))
-    return tuple(sorted(set(out)))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: axis {axis!r} names the same dimension twice (for a tensor with "
+                         f"{ndim} dimensions); give each axis once.")
+    return tuple(sorted(out))
 
 
 def _axis_tuple(axis, op):
-    try:
+    # only tuples and lists: a str, dict or array would otherwise iterate into "no axes"
+    if isinstance(axis, (tuple, list)):
         return tuple(axis)
-    except TypeError:
-        raise DTypeError(f"{op}: axis {axis!r} is a {type(axis).__name__}; pass an int, a tuple "
-                         f"of ints or None. {AXIS_HINT}") from None
+    raise DTypeError(f"{op}: axis {axis!r} is a {type(axis).__name__}; pass an int, a tuple "
+                     f"of ints or None. {AXIS_HINT}")
 
 
 def expand_reduced(g, shape, axes, keepdims):
@@ -121,8 +124,11 @@ def std(x, axis=None, keepdims=False, correction=1):
     return var(x, axis, keepdims, correction).sqrt()
 
 
-def _stable_shift(x, axis):
+def _stable_shift(x, axis, op):
     """The max along `axis` as a constant (finite), so exp never overflows."""
+    if x.data.size == 0:
+        raise ShapeError(f"{op}: the tensor of shape {x.shape} is empty, so there is nothing to "
+                         "normalise over; check the slice or batch that produced it.")
     m = np.max(x.data, axis=axis, keepdims=True)
     return Tensor._wrap(np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False))
 
@@ -131,7 +137,7 @@ def logsumexp(x, axis=None, keepdims=False):
     """log Σ exp(x), computed without overflow (stable for logits of 1e4)."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim, "logsumexp")
-    m = _stable_shift(x, axes)
+    m = _stable_shift(x, axes, "logsumexp")
     out = sum((x - m).exp(), axes, keepdims=True).log() + m
     return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
@@ -139,7 +145,8 @@ def logsumexp(x, axis=None, keepdims=False):
 def softmax(x, axis=-1):
     """exp(x) / Σ exp(x) along `axis`, stable for large logits."""
     x = as_tensor(x)
-    e = (x - _stable_shift(x, axis)).exp()
+    axis = normalize_axis(axis, x.ndim, "softmax")
+    e = (x - _stable_shift(x, axis, "softmax")).exp()
     return e / sum(e, axis, keepdims=True)
 
 

@@ -67,16 +67,21 @@ SCATTER = Primitive(
     "zeros with x added at index", ["1 at index"])
 
 
-def _normalize_index(index):
+def _normalize_index(index, shape):
     """Tensors and lists become arrays; boolean masks become integer arrays (np.nonzero), so
     the backward can scatter with np.add.at."""
     parts = index if isinstance(index, tuple) else (index,)
+    parts = [p.data if isinstance(p, Tensor) else np.asarray(p) if isinstance(p, list) else p
+             for p in parts]
+    masks = [p for p in parts if isinstance(p, np.ndarray) and p.dtype == bool]
+    if masks:
+        if any(p.ndim == 0 for p in masks):
+            raise ValueError("a 0-d boolean mask selects all or nothing; use x[None] or a "
+                             "1-d mask")
+        # NumPy checks each mask's shape against the dimensions it covers: on a free view
+        np.broadcast_to(np.zeros((), np.uint8), shape)[tuple(parts)]
     out = []
     for p in parts:
-        if isinstance(p, Tensor):
-            p = p.data
-        if isinstance(p, list):
-            p = np.asarray(p)
         if isinstance(p, np.ndarray) and p.dtype == bool:
             out.extend(np.nonzero(p))
         else:
@@ -87,12 +92,20 @@ def _normalize_index(index):
 def getitem(x, index):
     """x[index]: basic slices, integer arrays and boolean masks; repeated indices add up in
     the backward pass."""
-    return apply(GETITEM, (as_tensor(x),), index=_normalize_index(index))
+    x = as_tensor(x)
+    try:
+        index = _normalize_index(index, x.shape)
+    except (ValueError, TypeError, IndexError) as exc:
+        from ..errors import IndexError_
+        raise IndexError_(f"getitem: index {index!r} for a tensor of shape {x.shape} is not "
+                          f"usable ({exc}); index with ints, slices, None, ..., integer arrays "
+                          "or a boolean mask shaped like the dimensions it picks from.") from exc
+    return apply(GETITEM, (x,), index=index)
 
 
 def reshape(x, shape):
     x = as_tensor(x)
-    shape = tuple(shape) if not isinstance(shape, (int, np.integer)) else (shape,)
+    shape = _shape_tuple(shape, "reshape")
     if shape == x.shape:
         return x
     return apply(RESHAPE, (x,), shape=shape)
@@ -120,11 +133,28 @@ def swapaxes(x, a, b):
 def expand(x, shape):
     """Broadcast `x` to `shape` without copying (-1 keeps a dimension)."""
     x = as_tensor(x)
+    shape = _shape_tuple(shape, "expand")
     lead = len(shape) - x.ndim
+    if lead < 0 or any(n == -1 for n in shape[:lead]):
+        raise ShapeError(f"expand: cannot expand a tensor of shape {x.shape} to {shape}: the "
+                         "target needs at least as many dimensions, and -1 (keep) only for "
+                         "existing ones. Only dimensions of size 1 can be expanded, and new "
+                         "dimensions go on the left.")
     shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
     if shape == x.shape:
         return x
     return apply(BROADCAST, (x,), shape=shape)
+
+
+def _shape_tuple(shape, op):
+    """A shape argument (int or sequence of ints) as a tuple of ints, or a DTypeError."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        return (int(shape),)
+    if isinstance(shape, (tuple, list)) and all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
+        return tuple(int(n) for n in shape)
+    from ..errors import DTypeError
+    raise DTypeError(f"{op}: shape {shape!r} must be an int or a tuple of ints, e.g. (2, -1).")
 
 
 def _one_axis(axis, ndim, op):
@@ -201,9 +231,12 @@ def stack(tensors, axis=0):
 def split(x, split_size_or_sections, axis=0):
     """Split into pieces of `split_size` (int) or of the listed sizes (PyTorch's split)."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        raise ShapeError("split: a 0-d tensor has no axis to split; reshape it to (1,) first.")
     axis = _one_axis(axis, x.ndim, "split")
     n = x.shape[axis]
-    if isinstance(split_size_or_sections, int):
+    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(
+            split_size_or_sections, bool):
         if split_size_or_sections <= 0:
             raise ShapeError(f"split: split_size must be a positive int, got "
                              f"{split_size_or_sections} (tensor of shape {x.shape}).")
@@ -211,10 +244,10 @@ def split(x, split_size_or_sections, axis=0):
         if n % split_size_or_sections:
             sizes.append(n % split_size_or_sections)
     else:
-        sizes = list(split_size_or_sections)
-        if np.sum(sizes) != n:
-            raise ShapeError(f"split: sizes {sizes} add up to {int(np.sum(sizes))}, but axis "
-                             f"{axis} has length {n}")
+        sizes = _shape_tuple(split_size_or_sections, "split")
+        if any(k < 0 for k in sizes) or sum(sizes) != n:
+            raise ShapeError(f"split: sizes {list(sizes)} add up to {sum(sizes)}, but axis "
+                             f"{axis} has length {n}; give sizes >= 0 that add up to {n}.")
     pieces, start = [], 0
     for size in sizes:
         index = [slice(None)] * x.ndim
