@@ -95,6 +95,8 @@ TIES = {
     "max_pool2d with ties in a window (first largest)": (
         lambda x: F.max_pool2d(x, 2), lambda t, x: t.nn.functional.max_pool2d(x, 2),
         [np.array([[[[1.0, 1.0, 0.0, 2.0], [0.0, 1.0, 2.0, 2.0]]]])]),
+    "std of equal values (zero variance)": (lambda x: x.std(1), lambda t, x: x.std(1),
+                                            [np.array([[2.0, 2.0, 2.0], [1.0, 2.0, 4.0]])]),
     "where with both branches equal": (lambda a, b: cr.where(np.array([True, False]), a, b),
                                        lambda t, a, b: t.where(t.tensor([True, False]), a, b),
                                        [np.array([1.0, 1.0]), np.array([1.0, 1.0])]),
@@ -212,3 +214,38 @@ def test_random_compositions_second_order_match_torch(program):
                    cr.tensor(v, dtype=cr.float64))
     _, thv = torch.autograd.functional.hvp(lambda x: f(x, 1), torch.tensor(a), torch.tensor(v))
     assert rel_err(hv.numpy(), thv.numpy()) < 1e-9
+
+
+# ---- ties everywhere: small integers make many equal values ----
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+TIE_BINARY = {"maximum": (cr.maximum, lambda t, a, b: t.maximum(a, b)),
+              "minimum": (cr.minimum, lambda t, a, b: t.minimum(a, b)),
+              "where(a>b)": (lambda a, b: cr.where(a > b, a * 2.0, b),
+                             lambda t, a, b: t.where(a > b, a * 2.0, b))}
+TIE_UNARY = {"relu": (lambda x: x.relu(), lambda t, x: x.relu()),
+             "abs": (lambda x: x.abs(), lambda t, x: x.abs()),
+             "clip": (lambda x: x.clip(-1.0, 1.0), lambda t, x: x.clamp(-1.0, 1.0)),
+             "max": (lambda x: x.max(), lambda t, x: x.max()),
+             "min(axis=0)": (lambda x: x.min(0), lambda t, x: x.amin(0)),
+             "max(axis=-1, keepdims)": (lambda x: x.max(-1, keepdims=True),
+                                        lambda t, x: x.amax(-1, keepdim=True))}
+
+
+@settings(max_examples=25)
+@given(name=st.sampled_from(sorted(TIE_BINARY)),
+       shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3,
+                                                max_side=3),
+       seed=st.integers(0, 2**16))
+def test_binary_ties_with_broadcasting_match_torch(name, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = (rng.integers(-1, 2, s).astype(np.float64) for s in shapes.input_shapes)
+    assert_parity(*TIE_BINARY[name], [a, b])
+
+
+@settings(max_examples=25)
+@given(name=st.sampled_from(sorted(TIE_UNARY)),
+       shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=3), seed=st.integers(0, 2**16))
+def test_unary_ties_match_torch(name, shape, seed):
+    x = np.random.default_rng(seed).integers(-1, 2, shape).astype(np.float64)
+    assert_parity(*TIE_UNARY[name], [x])

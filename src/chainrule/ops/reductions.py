@@ -121,7 +121,20 @@ def var(x, axis=None, keepdims=False, correction=1):
 
 
 def std(x, axis=None, keepdims=False, correction=1):
-    return var(x, axis, keepdims, correction).sqrt()
+    """Standard deviation, √var; `correction=1` (the default) as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> cr.tensor([1.0, 3.0]).std().item()
+    1.4142135381698608
+    """
+    # NOTE: where the variance is 0 (all values equal) the gradient is 0, as in PyTorch, not
+    # the nan of √'(0)·0: √ is taken of 1 there and its gradient masked by the outer where.
+    v = var(x, axis, keepdims, correction)
+    flat = v.data == 0
+    if not flat.any():
+        return v.sqrt()
+    from .elementwise import where
+    return where(flat, 0.0, where(flat, 1.0, v).sqrt())
 
 
 def _stable_shift(x, axis, op):
