@@ -324,3 +324,14 @@ def test_gelu_default_is_the_exact_erf_form():
     np.testing.assert_allclose(F.gelu(cr.tensor(x)).numpy(), ref, rtol=1e-14, atol=1e-15)
     approx = F.gelu(cr.tensor(x), approximate="tanh").numpy()
     assert np.abs(approx - ref).max() > 1e-6         # the tanh form is a different function
+
+
+def test_second_derivatives_through_layers():
+    """Every layer is built from primitives whose VJPs are differentiable: grad of grad."""
+    w, b = cr.tensor(rand(3)), cr.tensor(rand(3) * 0.1)
+    assert cr.gradgradcheck(lambda x: F.gelu(F.layer_norm(x, 3, w, b)), [cr.tensor(rand(2, 3))])
+    assert cr.gradgradcheck(
+        lambda x: F.cross_entropy(x, cr.tensor([0, 2]), label_smoothing=0.1),
+        [cr.tensor(rand(2, 3))])
+    assert cr.gradgradcheck(lambda x: F.binary_cross_entropy_with_logits(
+        x, cr.tensor([[0.0, 1.0, 0.5]] * 2, dtype=cr.float64)), [cr.tensor(rand(2, 3))])

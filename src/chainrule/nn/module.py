@@ -233,9 +233,17 @@ class Module:
         """How many numbers the model trains."""
         return int(sum(p.data.size for p in self.parameters()))
 
-    def to(self, dtype):
+    def to(self, dtype=None, device=None):
         """Convert floating parameters and buffers to `dtype` in place (e.g. cr.float64 for
-        gradcheck); the Parameter objects stay the same, so optimizers keep working."""
+        gradcheck); the Parameter objects stay the same, so optimizers keep working.
+        A device of "cpu" (PyTorch habit) is accepted and changes nothing."""
+        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
+            dtype, device = None, dtype
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"{type(self).__name__}.to: chainrule runs on the CPU (NumPy); "
+                             f"device {device!r} is not available")
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         for t in list(self.parameters()) + list(self.buffers()):
             if t.data.dtype.kind == "f" and t.data.dtype != dtype:
