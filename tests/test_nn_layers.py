@@ -307,6 +307,8 @@ def test_layer_errors_name_the_layer_and_sizes():
     with pytest.raises(ShapeError, match=r"Net\.features\.0 \(Conv2d 3->8, 3x3\) got input "
                                          r"with 1 channels"):
         Net()(cr.ones(1, 1, 8, 8))
+    with pytest.raises(ShapeError, match=r"Net\.features\.0 .*shape \(2, 64\).*reshape"):
+        Net()(cr.ones(2, 64))
     with pytest.raises(DTypeError, match="x.float()"):
         nn.Linear(2, 2)(cr.tensor([[1, 2]]))
     with pytest.raises(ShapeError, match="does not fit"):

@@ -40,7 +40,8 @@ class Conv2d(Module):
 
     def forward(self, x):
         x = ops.as_tensor(x)
-        check_features(self, x, self.in_channels, -3, "channels")
+        check_features(self, x, self.in_channels, -3, "channels",
+                       "(input (N, C, H, W); reshape flat images, e.g. x.reshape(-1, 1, 28, 28))")
         return conv_ops.conv2d(x, self.weight, self.bias, self.stride, self.padding,
                                self.dilation, self.groups)
 

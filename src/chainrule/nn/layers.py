@@ -15,11 +15,11 @@ def empty_parameter(shape, dtype=None):
     return Parameter(np.zeros(shape, dtype=dtype))
 
 
-def check_features(module, x, expected, axis, what):
+def check_features(module, x, expected, axis, what, layout=""):
     """Raise a ShapeError naming the layer's place in the model when x's size is wrong."""
     if x.ndim == 0 or x.ndim <= (axis if axis >= 0 else -axis - 1):
         raise ShapeError(f"{module.layer_path()} got an input of shape {tuple(x.shape)}; it needs "
-                         f"{what} on axis {axis}.")
+                         f"{what} on axis {axis}{' ' + layout if layout else ''}.")
     if x.dtype.kind != "f":
         raise DTypeError(f"{module.layer_path()} got input of dtype {x.dtype}; it needs floating "
                          "point values: convert with x.float() (or x.astype(cr.float32)).")
