@@ -6,6 +6,21 @@ local derivative, the chain-rule product for every parameter, the layer view for
 update step, a graph picture, textbook rounding, finite-difference checks and a gradient-flow
 diagnosis. See `explain` for the options.
 """
+import sys
+import types
+
 from .core import Explanation, explain
 
 __all__ = ["explain", "Explanation"]
+
+
+class _CallableModule(types.ModuleType):
+    """Importing a submodule (`chainrule.explain.seeds`) makes Python set the attribute
+    `chainrule.explain` to this package, hiding the lazily exported function; calling the
+    package therefore calls `explain`, so `cr.explain(loss)` works either way."""
+
+    def __call__(self, *args, **kwargs):
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

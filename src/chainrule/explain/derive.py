@@ -73,16 +73,18 @@ class Derivation:
         rec = self.rec
         inner_named = any(v.user_named for v in rec.values if not v.is_leaf)
         self.expanded = not inner_named and not layer_names
-        h = p = c = 0
+        h = p = 0
+        taken = {v.name for v in rec.values if v.name}
         for v in rec.values:
             if v.is_leaf:
                 if v.name is None:
                     if v.is_param:
                         p += 1
                         v.name = f"p{p}"
-                    elif not v.scalar:
-                        c += 1
-                        v.name = f"c{c}"
+                    elif not v.scalar:        # an unnamed data tensor: x, x2, x3, ...
+                        v.name = next(n for n in ("x", *(f"x{k}" for k in range(2, 10 ** 6)))
+                                      if n not in taken)
+                        taken.add(v.name)
             else:
                 h += 1
                 if v.name is None and v.index in layer_names:
@@ -172,11 +174,7 @@ class Derivation:
             return f"{self.num(n)}{sep}{base}{power}"
         out = step.out
         names["y"] = self._expr(out, style, numeric, not self.is_stop(out))
-        text = fmt.fill(style.template(prim.derivs[i]), names, prim.name)
-        if numeric:
-            times = r" \times " if style.latex else " × "
-            text = re.sub(r"(\d)\(", lambda m: m.group(1) + times + "(", text)
-        return text
+        return fmt.fill(style.template(prim.derivs[i]), names, prim.name, juxtapose=numeric)
 
     def segments(self, a, b):
         """Every edge path from value `a` down to value `b` through non-stop values only."""
@@ -263,7 +261,7 @@ class Derivation:
             w = ways.get(step.out.index, 0)
             if not w:
                 continue
-            for u in step.inputs:
+            for u in {u.index: u for u in step.inputs}.values():   # x·x is one path
                 if u is param:
                     total += w
                 elif not u.is_leaf:
@@ -274,7 +272,7 @@ class Derivation:
 def to_times(text, style):
     """Numbers multiply with ×, as in the seeds: '0.2 · 1' -> '0.2 × 1'."""
     if style.latex:
-        return text.replace(r"\cdot", r"\times")
+        return re.sub(r"\s*(\\cdot|·)\s*", r" \\times ", text)
     return re.sub(r"\s*·\s*", " × ", text)
 
 

@@ -128,7 +128,7 @@ def _verdict(layers, params):
                              f"saturated ({f.act}'(z) < {SATURATED}); gradients through it "
                              "are nearly zero — normalise the inputs, use smaller initial "
                              "weights, or switch to ReLU.")
-    span = "" if ratio is None else (f" (layer 1's weight gradient is {_fold(ratio)} layer "
+    span = "" if ratio is None or len(layers) == 1 else (f" (layer 1's weight gradient is {_fold(ratio)} layer "
                                      f"{last.index}'s)")
     return "healthy", f"gradients reach every layer at similar sizes{span}."
 
@@ -136,6 +136,12 @@ def _verdict(layers, params):
 def _fold(ratio):
     if ratio is None or ratio == 0:
         return "none of"
+    if 0.5 <= ratio <= 2:
+        return "about the size of"
+    if 0.1 <= ratio < 0.5:
+        return f"{1 / ratio:.1f}× smaller than"
+    if 2 < ratio <= 10:
+        return f"{ratio:.1f}× the size of"
     if ratio >= 1:
         return f"~10^{math.log10(ratio):.0f}× the size of"
     return f"~10^{math.log10(1 / ratio):.0f}× smaller than"

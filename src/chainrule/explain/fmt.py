@@ -131,7 +131,7 @@ def _needs_paren(prim, var, prec, template, start, end, forward, text=""):
     return not (before in ("(", ",", "{") and after in (")", ",", "}"))
 
 
-def fill(template, names, prim=None, forward=False):
+def fill(template, names, prim=None, forward=False, juxtapose=False):
     """Substitute operands into a registry template: fill('a · b', {'a': ('w', 9),
     'b': ('x', 9)}) == 'w · x'. An operand is (text, binding strength); it is parenthesised
     only where the template's operator binds tighter."""
@@ -141,7 +141,13 @@ def fill(template, names, prim=None, forward=False):
             return var
         text, prec = names[var]
         if _needs_paren(prim, var, prec, template, m.start(), m.end(), forward, text):
-            return f"({text})"
+            text = f"({text})"
+        if juxtapose:   # numbers written side by side need a sign: '3x' -> '3·1.5'
+            before, after = template[m.start() - 1:m.start()], template[m.end():m.end() + 1]
+            if before and ((before.isascii() and before.isalnum()) or before == ")"):
+                text = "·" + text
+            if after and ((after.isascii() and after.isalnum()) or after == "("):
+                text = text + "·"
         return text
     return _var_regex(names).sub(sub, template) if names else template
 

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import tempfile
 
+import numpy as np
+
 from ..errors import ChainruleError
 from . import fmt
 
@@ -98,11 +100,17 @@ class Graph:
 def _node_attrs(d, v, hot):
     op = None if v.is_leaf else OP_SYMBOL.get(v.step.prim.name, v.step.prim.name)
     lines = [v.name if op is None else f"{v.name} = {op}" if v.name else op]
-    lines.append(f"= {_short(d, v.value)}")
-    if v.grad is not None:
-        top = d.rec.root.name
-        what = f"∂{top}/∂{v.name}" if v.name else "grad"
-        lines.append(f"{what} = {_short(d, d.gvalue(v.grad))}")
+    top = d.rec.root.name
+    what = f"∂{top}/∂{v.name}" if v.name else "grad"
+    if v.scalar:
+        lines.append(f"= {_short(d, v.value)}")
+        if v.grad is not None:
+            lines.append(f"{what} = {_short(d, d.gvalue(v.grad))}")
+    else:
+        lines.append(f"shape {tuple(v.value.shape)}")
+        if v.grad is not None:
+            norm = float(np.linalg.norm(np.asarray(v.grad, dtype=np.float64)))
+            lines.append(f"‖{what}‖ = {fmt.num(norm, 4)}")
     label = "\\n".join(_esc(x) for x in lines)
     if v.is_leaf:
         fill = "#d9f2d9" if v.is_param else "#eeeeee"

@@ -1,0 +1,288 @@
+"""explain's contract: it is the real backward pass observed, and each view says what it should."""
+import pathlib
+import runpy
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import autograd, nn
+from chainrule.errors import ChainruleError, GraphError
+from chainrule.explain import render
+from chainrule.explain.graph import Graph
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples" / "seeds"
+
+
+def mlp(act=nn.Sigmoid, sizes=(4, 5, 3), seed=0, scale=1.0, bias_shift=0.0):
+    cr.manual_seed(seed)
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), act()]
+    net = nn.Sequential(*layers[:-1])
+    with cr.no_grad():
+        for name, p in net.named_parameters():
+            p.mul_(scale)
+            if name.endswith("bias"):
+                p.add_(bias_shift)
+    return net
+
+
+def mse(net, n=8, seed=1):
+    rng = np.random.default_rng(seed)
+    x = cr.tensor(rng.standard_normal((n, net[0].in_features)).astype(np.float32))
+    t = cr.tensor(rng.standard_normal((n, net[-1].out_features)).astype(np.float32))
+    return ((net(x) - t) ** 2).mean()
+
+
+# ---- the contract: the real engine, observed ----
+def test_grads_equal_plain_backward_and_observer_is_removed():
+    before = list(autograd._observers)
+    net_a, net_b = mlp(), mlp()
+    cr.explain(mse(net_a))
+    mse(net_b).backward()
+    for (name, p), q in zip(net_a.named_parameters(), net_b.parameters()):
+        np.testing.assert_array_equal(p.grad.data, q.grad.data, err_msg=name)
+    assert autograd._observers == before
+
+
+def test_grads_accumulate_like_backward():
+    w = cr.tensor(2.0, requires_grad=True, name="w")
+    cr.explain(w * w)
+    cr.explain(w * 3.0)
+    assert w.grad.item() == pytest.approx(7.0)
+
+
+def test_observer_removed_when_backward_fails():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    with cr.no_grad():
+        w.add_(1.0)                      # invalidates the saved input
+    with pytest.raises(GraphError):
+        cr.explain(y)
+    assert autograd._observers == []
+
+
+def test_freed_graph_and_leaf_errors_say_what_to_do():
+    w = cr.tensor(1.0, requires_grad=True)
+    y = w * 2.0
+    y.backward()
+    with pytest.raises(GraphError, match="cr.explain\\(loss\\) instead"):
+        cr.explain(y)
+    with pytest.raises(GraphError, match="no graph"):
+        cr.explain(w)
+
+
+def test_rounding_replays_without_touching_the_original_graph():
+    w = cr.tensor(0.3, dtype=cr.float64, requires_grad=True, name="w")
+    y = (w * 2.0).sigmoid()
+    y.name = "y"
+    rep = cr.explain(y, round=2)
+    assert rep.value("y") == 0.65                  # σ(0.6) = 0.6457 → 0.65
+    assert w.grad.item() == pytest.approx(0.65 * 0.35 * 2)
+    assert "rounded from 0.6456563" in str(rep)
+    w.grad = None
+    y.backward()                                   # the original graph is still intact
+    s = 1 / (1 + np.exp(-0.6))
+    assert w.grad.item() == pytest.approx(s * (1 - s) * 2, rel=1e-12)
+
+
+# ---- names, summaries, paths ----
+def test_unnamed_graph_gets_h_names_and_params_p_names():
+    a = cr.tensor(1.5, requires_grad=True)
+    rep = cr.explain((a * a).exp())
+    text = str(rep)
+    assert "h1 = p1 · p1" in text and "h2 = exp(h1)" in text
+    assert "∂h1/∂p1 = p1 + p1 = 1.5 + 1.5 = 3" in text       # a·a: both edges, summed
+    assert "∂h2/∂p1 = ∂h2/∂h1 · ∂h1/∂p1 = 9.487736 × 3 = 28.46321" in text
+
+
+def test_big_tensors_are_summarised():
+    x = cr.randn(20, 30, requires_grad=True)
+    text = str(cr.explain((x * x).sum()))
+    assert "tensor(20, 30) mean" in text and "…" in text
+    assert len(text.splitlines()) < 40
+
+
+def test_many_paths_are_counted_not_listed():
+    x = cr.tensor(1.01, dtype=cr.float64, requires_grad=True, name="x")
+    y = x
+    for _ in range(8):
+        y = y * 0.5 + y * 0.25                     # 2^8 = 256 paths from the output to x
+    rep = cr.explain(y)
+    assert "Σ over 256 paths = 0.100112915" in str(rep)
+    assert x.grad.item() == pytest.approx(0.75 ** 8, rel=1e-12)
+
+
+# ---- verify ----
+def test_verify_marks_a_wrong_rule():
+    from chainrule.ops.registry import REGISTRY, Primitive, apply
+    name = "test_explain_wrong_square"
+    prim = REGISTRY.get(name) or Primitive(name, np.square, [lambda g, y, x: g * x * 3.0],
+                                           "x²", ["3x (wrong: should be 2x)"])
+    w = cr.tensor(1.5, dtype=cr.float64, requires_grad=True, name="w")
+    y = apply(prim, (w,))
+    y.name = "y"
+    z = y.exp()
+    z.name = "z"
+    text = str(cr.explain(z, verify=True))
+    assert "∂y/∂w = 3w (wrong: should be 2w) = 4.5 ✗ rule 4.5 vs finite difference 3" in text \
+        or "∂y/∂w = 3w (wrong: should be 2w) = 3 × 1.5 (wrong: should be 2 × 1.5) = 4.5 ✗ " \
+           "rule 4.5 vs finite difference 3" in text
+    assert "∂z/∂y = exp(y) = exp(2.25) = 9.487735836 ✓\n" in text
+
+
+# ---- layer view and flow ----
+def test_layer_view_deltas_and_checks():
+    net = mlp(sizes=(3, 4, 2))
+    rep = cr.explain(mse(net))
+    text = str(rep)
+    assert "Layer view" in text and "δ1 = f'(z1) ⊙ (W2ᵀ δ2)" in text
+    assert "✗" not in text and text.count("✓") >= 5
+    assert [layer.label() for layer in rep.layers] == ["0", "2"]
+
+
+def test_flow_vanishing_with_deep_sigmoid():
+    net = mlp(nn.Sigmoid, sizes=(8,) * 9 + (1,), scale=4.0)
+    rep = cr.explain(mse(net, n=32))
+    flow = rep.flow()
+    assert flow.kind == "vanishing"
+    assert "vanishing gradient; try ReLU" in str(flow) and "sigmoid'(z) averages" in flow.verdict
+    assert len(flow.layers) == 9
+
+
+def test_flow_exploding_and_dead_and_healthy():
+    deep = mlp(nn.ReLU, sizes=(8,) * 8, scale=6.0)
+    assert cr.explain(mse(deep)).flow().kind == "exploding"
+    dead = mlp(nn.ReLU, sizes=(4, 16, 1), bias_shift=-5.0)
+    report = cr.explain(mse(dead)).flow()
+    assert report.kind == "dead" and "dead ReLUs" in report.verdict
+    assert report.layers[0].dead == 1.0
+    ok = cr.explain(mse(mlp(nn.Tanh, sizes=(4, 6, 6, 2)))).flow()
+    assert ok.kind == "healthy" and "verdict: gradients reach every layer" in str(ok)
+
+
+def test_flow_without_layers_lists_parameters():
+    w = cr.tensor([1.0, 2.0], requires_grad=True, name="w")
+    report = cr.explain((w * w).sum()).flow()
+    assert report.layers == [] and report.params[0][0] == "w"
+    assert report.params[0][1] == pytest.approx(np.sqrt((4 + 16) / 2))
+
+
+# ---- update step ----
+def test_step_with_optimizer_matches_step_with_lr():
+    from chainrule import optim
+    a, b = mlp(sizes=(2, 2)), mlp(sizes=(2, 2))
+    ra, rb = cr.explain(mse(a)), cr.explain(mse(b))
+    ra.step(lr=0.1)
+    rb.step(optimizer=optim.SGD(b.parameters(), lr=0.1))
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-6)
+    assert "Update step" in str(rb) and "η = 0.1" in str(rb)
+    c = mlp(sizes=(2, 2))
+    rc = cr.explain(mse(c))
+    rc.step(optimizer=optim.Adam(c.parameters(), lr=0.01))
+    assert "Adam.step()" in str(rc)
+    with pytest.raises(ChainruleError, match="exactly one"):
+        rc.step()
+
+
+# ---- outputs ----
+def test_markdown_latex_html_and_reprs():
+    w = cr.tensor(0.5, requires_grad=True, name="w_o")
+    loss = (w * 2.0 - 1.0) ** 2
+    loss.name = "Loss"
+    rep = cr.explain(loss)
+    md = rep.markdown()
+    assert md == rep._repr_markdown_()
+    assert r"$$\frac{\partial \mathrm{Loss}}{\partial w_{o}}" in md
+    assert "\\begin{align*}" in rep.latex()
+    html = rep._repr_html_()
+    assert html.startswith("<div") and "<table>" in html
+    assert rep.render("text") == str(rep)
+    with pytest.raises(ChainruleError, match="unknown format"):
+        rep.render("pdf")
+    assert repr(rep).startswith("<Explanation of Loss")
+
+
+# ---- graph ----
+def seed_graph(highlight):
+    from chainrule.explain.seeds import build
+    return build("seed-004", round=2, lr=None).explanations()[0].graph(highlight)
+
+
+def test_graph_dot_highlights_the_path(tmp_path):
+    g = seed_graph("w_h")
+    assert g.dot.startswith("digraph chainrule {")
+    assert 'label="y_h = σ\\n= 0.57\\n∂Loss/∂y_h = -0.0152397"' in g.dot
+    # the path w_h → mul → z_h → y_h → mul → z_o → y_o → sub → pow → Loss: 9 red edges
+    assert len([ln for ln in g.dot.splitlines() if "->" in ln and "#d62728" in ln]) == 9
+    g2 = seed_graph("b_o")
+    assert len([ln for ln in g2.dot.splitlines() if "->" in ln and "#d62728" in ln]) == 5
+    with pytest.raises(ChainruleError, match="no such value"):
+        seed_graph("nope")
+
+
+def test_graph_renders_svg_png_and_dot(tmp_path):
+    g = seed_graph("w_o")
+    svg = pathlib.Path(g.save(str(tmp_path / "g.svg"))).read_text()
+    assert "<svg" in svg and "y_o = σ" in svg
+    assert (tmp_path / "g.png").exists() is False
+    g.save(str(tmp_path / "g.png"))
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    g.save(str(tmp_path / "g.dot"))
+    assert (tmp_path / "g.dot").read_text() == g.dot
+    with pytest.raises(ChainruleError, match="unknown extension"):
+        g.save(str(tmp_path / "g.bmp"))
+
+
+def test_graph_without_graphviz_says_how_to_install(monkeypatch, tmp_path):
+    import shutil
+    import sys
+    monkeypatch.setitem(sys.modules, "graphviz", None)       # import graphviz -> ImportError
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    g = seed_graph(None)
+    with pytest.raises(ChainruleError, match="apt-get install graphviz"):
+        g.save(str(tmp_path / "g.svg"))
+    assert not (tmp_path / "g.svg").exists()
+    assert isinstance(g, Graph) and "digraph" in str(g)
+
+
+# ---- command line and examples ----
+def test_cli_options(capsys, tmp_path):
+    from chainrule.explain.cli import main
+    assert main(["--list"]) == 0
+    assert "seed-003" in capsys.readouterr().out
+    assert main([]) == 2
+    capsys.readouterr()
+    out_svg = tmp_path / "net.svg"
+    assert main(["--example", "seed-003", "--format", "markdown", "--graph", str(out_svg),
+                 "--highlight", "W_X", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# seed-003") and r"\checkmark" in out
+    assert "<svg" in out_svg.read_text()
+    assert main(["--example", "seed-001", "--format", "latex"]) == 0
+    assert "\\section*{seed-001" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--example", "seed-999"])
+
+
+@pytest.mark.parametrize("script,expect", [
+    ("seed_000_delta_rule.py", "δ1 = f'(z1) ⊙ (W2ᵀ δ2)"),
+    ("seed_001_computational_graph.py", "dh/dw = 0.25"),
+    ("seed_002_sum_over_samples.py", "2 paths lead from L to w1"),
+    ("seed_003_matrix_form.py", "unnormalised (seed 003): E1 = W2ᵀ E2"),
+    ("seed_004_one_one_one.py", "= 0.3 − 0.5 × (-0.02895543) = 0.314477715"),
+])
+def test_examples_run(script, expect, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [script])
+    runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    assert expect in capsys.readouterr().out
+
+
+def test_blocks_render_consistently():
+    blocks = [("title", "T"), ("para", "p"), ("math", "a = 1", "a = 1"),
+              ("table", ("function", "local derivatives"), [(("f", "d"), ("f", "d"))])]
+    assert render.text(blocks) == "T\n=\np\n  a = 1\n  f | d\n"
+    assert render.markdown(blocks).startswith("## T\n\np\n\n$$a = 1$$")
