@@ -1,0 +1,505 @@
+"""The training loop: `fit` runs epochs of forward, backward and update with a progress bar,
+records a per-epoch history, evaluates on validation data, stops early, checkpoints every
+epoch, resumes bit for bit, stops cleanly on a non-finite loss, and plots the curves.
+
+A checkpoint holds everything the next epoch depends on: the model, the optimizer (with its
+lr), the scheduler, chainrule's random generator (dropout, init), the training loader's
+shuffling generator, the history and the early-stopping state. Resuming from it therefore
+repeats exactly the computation an uninterrupted run would have done.
+"""
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import backend
+from .autograd import no_grad
+from .errors import AnomalyError, CheckpointError
+from .tensor import Tensor
+
+LAST, BEST = "last.safetensors", "best.safetensors"
+
+
+# ----- metrics -----
+def accuracy(outputs, targets):
+    """Fraction of correct predictions. Several output columns: the argmax is the class (targets
+    may be labels or one-hot rows). One column: probabilities are cut at 0.5, logits (any value
+    outside [0, 1]) at 0.
+
+    >>> import chainrule as cr
+    >>> cr.train.accuracy(cr.tensor([[2.0, 1.0], [0.0, 3.0]]), cr.tensor([0, 0]))
+    0.5
+    """
+    out = outputs.data if isinstance(outputs, Tensor) else np.asarray(outputs)
+    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    if out.ndim >= 2 and out.shape[-1] > 1:
+        pred = out.argmax(-1)
+        if t.shape == out.shape:
+            t = t.argmax(-1)
+    else:
+        out = out.reshape(-1)
+        cut = 0.5 if out.size and out.min() >= 0 and out.max() <= 1 else 0.0
+        pred = (out > cut).astype(np.int64)
+    t = t.reshape(pred.shape)
+    return float(np.mean(pred == t)) if pred.size else float("nan")
+
+
+class History(dict):
+    """Per-epoch lists ('loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr', 'time') plus
+    how the run ended: `stop_reason` ('completed', 'early_stopping', 'non_finite_loss'),
+    `best_epoch`, `checkpoint` (last good), `best_checkpoint`, `plot`, `report`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop_reason = None
+        self.best_epoch = None
+        self.checkpoint = self.best_checkpoint = self.plot = self.report = None
+
+    @property
+    def epochs(self):
+        return len(self.get("loss", []))
+
+    def add(self, row):
+        for key, value in row.items():
+            self.setdefault(key, []).append(value)
+
+    def summary(self, epoch=-1):
+        """One line for an epoch: 'loss 0.1234  accuracy 96.5%  val_loss ...'."""
+        parts = []
+        for key, values in self.items():
+            if key in ("time",) or not values:
+                continue
+            v = values[epoch]
+            parts.append(f"{key} {_fmt(key, v)}")
+        return "  ".join(parts)
+
+
+def _fmt(key, v):
+    if v is None:
+        return "-"
+    if "acc" in key:
+        return f"{100 * v:.2f}%"
+    if key == "lr":
+        return f"{v:.3g}"
+    return f"{v:.4f}"
+
+
+class EarlyStopping:
+    """Stop when `monitor` (a history key such as 'val_loss' or 'val_accuracy') has not improved
+    by more than `min_delta` for `patience` epochs; with restore_best the model gets the
+    weights of its best epoch back at the end. mode 'auto' minimizes losses, maximizes the rest.
+
+    >>> es = EarlyStopping("val_loss", patience=2)
+    >>> [es.update(v) for v in (1.0, 0.5, 0.6, 0.7)], es.should_stop
+    ([True, True, False, False], True)
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, mode="auto", min_delta=0.0,
+                 restore_best=True):
+        if mode == "auto":
+            mode = "min" if "loss" in monitor else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor, self.patience, self.mode = monitor, int(patience), mode
+        self.min_delta, self.restore_best = float(min_delta), bool(restore_best)
+        self.best, self.best_epoch, self.bad_epochs = None, None, 0
+
+    def update(self, value, epoch=None):
+        """Record this epoch's value; True when it is the best so far."""
+        better = self.best is None or (
+            value < self.best - self.min_delta if self.mode == "min"
+            else value > self.best + self.min_delta)
+        if better and math.isfinite(value):
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self):
+        return self.bad_epochs >= self.patience
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.bad_epochs = state["bad_epochs"]
+
+
+# ----- evaluation -----
+def evaluate(model, loss_fn, loader, metrics=accuracy):
+    """Mean loss and metrics over `loader` in eval mode without a graph.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> X, y = cr.data.xor(40, seed=0)
+    >>> model = nn.Sequential(nn.Linear(2, 2))
+    >>> sorted(cr.train.evaluate(model, nn.CrossEntropyLoss(), cr.data.DataLoader(
+    ...     cr.data.TensorDataset(X, y), batch_size=16)))
+    ['accuracy', 'loss']
+    """
+    metrics = _metric_dict(metrics)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    sums, n = dict.fromkeys(["loss", *metrics], 0.0), 0
+    try:
+        with no_grad():
+            for x, y in loader:
+                out = model(x)
+                k = _batch_len(y)
+                sums["loss"] += float(loss_fn(out, y).item()) * k
+                for name, fn in metrics.items():
+                    sums[name] += fn(out, y) * k
+                n += k
+    finally:
+        model.train(was_training)
+    return {key: value / max(n, 1) for key, value in sums.items()}
+
+
+def _metric_dict(metrics):
+    if metrics is None:
+        return {}
+    if callable(metrics):
+        return {getattr(metrics, "__name__", "metric"): metrics}
+    return dict(metrics)
+
+
+def _batch_len(y):
+    return y.shape[0] if getattr(y, "ndim", 0) else 1
+
+
+# ----- the loop -----
+def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, scheduler=None,
+        checkpoint_dir=None, early_stopping=None, metrics=accuracy, progress=True,
+        flow_report=False, resume=None, plot=True, clip_grad_norm=None,
+        on_nonfinite="stop"):
+    """Train `model` and return its History.
+
+    Each epoch: for every batch `loss_fn(model(x), y)`, backward, optional gradient clipping,
+    `optimizer.step()`; then `scheduler.step()`, validation, early stopping and (with
+    `checkpoint_dir`) an atomic checkpoint `last.safetensors` (+ `best.safetensors` when the
+    monitored value improves) and the curves in `curves.png`.
+
+    early_stopping: None, a patience (int; monitors 'val_loss', or 'loss' without validation
+                    data) or an EarlyStopping.
+    resume:         a checkpoint path (or True for `checkpoint_dir/last.safetensors`): restores
+                    model, optimizer, scheduler, random generators, data order and history,
+                    then continues; the result equals an uninterrupted run bit for bit.
+    flow_report:    on each epoch's last batch, run the backward through `cr.explain` and print
+                    its gradient-flow diagnosis (per-layer gradient norms, dead/saturated units).
+    on_nonfinite:   'stop' (default) ends training on a NaN/inf loss with a report naming the
+                    first op that produced it, and puts back the last good epoch's state
+                    (the checkpoint on disk is never overwritten by it); 'raise' raises
+                    AnomalyError with that report instead.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> X, y = cr.data.xor(64, seed=0)
+    >>> loader = cr.data.DataLoader(cr.data.TensorDataset(X, y), batch_size=16, shuffle=True)
+    >>> model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+    >>> h = cr.train.fit(model, nn.CrossEntropyLoss(), cr.optim.Adam(model.parameters(), 0.05),
+    ...                  loader, epochs=3, progress=False)
+    >>> h.epochs, h.stop_reason
+    (3, 'completed')
+    """
+    run = _Run(model, loss_fn, optimizer, train_loader, val_loader, scheduler, checkpoint_dir,
+               early_stopping, metrics, progress, flow_report, clip_grad_norm, on_nonfinite)
+    if resume:
+        run.restore(os.path.join(checkpoint_dir, LAST) if resume is True else resume)
+    run.last_good = run.state(copy=True)
+    start = run.history.epochs
+    if run.history.stop_reason not in (None, "completed") or (
+            run.stopper is not None and run.stopper.should_stop):
+        start = epochs  # the saved run had already ended
+    for epoch in range(start, epochs):
+        if not run.train_epoch(epoch, epochs):
+            break
+        if run.end_epoch(epoch):
+            break
+    else:
+        run.history.stop_reason = run.history.stop_reason or "completed"
+    run.finish(plot)
+    return run.history
+
+
+class _Run:
+    """The state of one `fit` call, split into short steps."""
+
+    def __init__(self, model, loss_fn, optimizer, loader, val_loader, scheduler, ckpt_dir,
+                 early_stopping, metrics, progress, flow_report, clip, on_nonfinite):
+        if on_nonfinite not in ("stop", "raise"):
+            raise ValueError(f"fit: on_nonfinite must be 'stop' or 'raise', got {on_nonfinite!r}")
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.loader, self.val_loader, self.scheduler = loader, val_loader, scheduler
+        self.ckpt_dir, self.metrics = ckpt_dir, _metric_dict(metrics)
+        self.progress, self.flow_report, self.clip = progress, flow_report, clip
+        self.on_nonfinite = on_nonfinite
+        self.stopper = _as_stopper(early_stopping, val_loader is not None)
+        self.history = History()
+        self.best_weights = None
+
+    # ----- state and checkpoints -----
+    def state(self, copy=False):
+        model = {k: (v.data.copy() if copy else v) for k, v in self.model.state_dict().items()}
+        state = {
+            "epoch": self.history.epochs,
+            "model": model,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": backend.get_rng_state(),
+            "train_loader": (self.loader.state_dict() if hasattr(self.loader, "state_dict")
+                             else None),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "early_stopping": self.stopper.state_dict() if self.stopper else None,
+            "best_weights": self.best_weights,
+        }
+        if copy:
+            import copy as _copy
+            state = _copy.deepcopy(state)
+        return state
+
+    def load(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        backend.set_rng_state(state["rng"])
+        if state.get("train_loader") is not None and hasattr(self.loader, "load_state_dict"):
+            self.loader.load_state_dict(state["train_loader"])
+        history = History()
+        for key, values in state["history"].items():
+            history[key] = list(values)
+        history.checkpoint, history.best_checkpoint = (self.history.checkpoint,
+                                                       self.history.best_checkpoint)
+        self.history = history
+        if self.stopper is not None and state.get("early_stopping") is not None:
+            self.stopper.load_state_dict(state["early_stopping"])
+        self.best_weights = state.get("best_weights")
+
+    def restore(self, path):
+        from .io import load
+        state = load(path)
+        missing = [k for k in ("model", "optimizer", "rng", "history") if k not in state]
+        if missing:
+            raise CheckpointError(f"fit(resume={path!r}): the file lacks {missing}; it is not a "
+                                  "training checkpoint written by fit (a bare state_dict is "
+                                  "loaded with model.load_state_dict(cr.load(path)))")
+        self.load(state)
+        self.history.checkpoint = os.fspath(path)
+        if self.progress:
+            _write(f"resumed from {path} after epoch {state['epoch']}")
+
+    def save(self, improved):
+        if self.ckpt_dir is None:
+            return
+        from .io import save
+        state = self.state()
+        meta = {"epoch": self.history.epochs, "kind": "chainrule.train.fit"}
+        last = os.path.join(self.ckpt_dir, LAST)
+        save(state, last, metadata=meta)
+        self.history.checkpoint = last
+        if improved:
+            best = os.path.join(self.ckpt_dir, BEST)
+            save(state, best, metadata=meta)
+            self.history.best_checkpoint = best
+
+    # ----- one epoch -----
+    def train_epoch(self, epoch, epochs):
+        """Train over the loader once; False when a non-finite loss stopped the run."""
+        self.model.train()
+        bar = _bar(self.loader, epoch, epochs, self.progress)
+        n_batches = len(self.loader)
+        sums, n, t0 = dict.fromkeys(["loss", *self.metrics], 0.0), 0, time.perf_counter()
+        for b, (x, y) in enumerate(bar):
+            out = self.model(x)
+            loss = self.loss_fn(out, y)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                self.stop_nonfinite(value, epoch, b, n_batches, x, y)
+                _close(bar)
+                return False
+            self.optimizer.zero_grad()
+            self.backward(loss, last=(b == n_batches - 1))
+            if self.clip is not None:
+                from .optim.clip import clip_grad_norm_
+                clip_grad_norm_(self.model.parameters(), self.clip)
+            self.optimizer.step()
+            k = _batch_len(y)
+            sums["loss"] += value * k
+            for name, fn in self.metrics.items():
+                sums[name] += fn(out, y) * k
+            n += k
+            if bar is not self.loader:
+                bar.set_postfix({key: _fmt(key, s / n) for key, s in sums.items()}, refresh=False)
+        _close(bar)
+        self.epoch_row = {key: s / max(n, 1) for key, s in sums.items()}
+        self.epoch_row["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.epoch_time = time.perf_counter() - t0
+        return True
+
+    def backward(self, loss, last):
+        if self.flow_report and last:
+            from . import explain
+            rep = explain(loss)
+            print(rep.flow())
+        else:
+            loss.backward()
+
+    def end_epoch(self, epoch):
+        """Schedule, validate, record, checkpoint; True when early stopping ends the run."""
+        if self.scheduler is not None:
+            self.scheduler.step()
+        row = dict(self.epoch_row)
+        if self.val_loader is not None:
+            val = evaluate(self.model, self.loss_fn, self.val_loader, self.metrics)
+            row.update({f"val_{k}": v for k, v in val.items()})
+        row["time"] = self.epoch_time
+        self.history.add(row)
+        improved = self.track(row, epoch)
+        self.save(improved)
+        self.last_good = self.state(copy=True)
+        if self.progress:
+            _write(f"epoch {epoch + 1}: {self.history.summary()}  ({self.epoch_time:.2f}s)")
+        if self.stopper is not None and self.stopper.should_stop:
+            self.history.stop_reason = "early_stopping"
+            if self.progress:
+                _write(f"early stopping: {self.stopper.monitor} has not improved for "
+                       f"{self.stopper.patience} epochs (best {self.stopper.best:.4g} at epoch "
+                       f"{self.stopper.best_epoch + 1})")
+            return True
+        return False
+
+    def track(self, row, epoch):
+        if self.stopper is None:
+            return False
+        if self.stopper.monitor not in row:
+            raise KeyError(f"EarlyStopping monitors {self.stopper.monitor!r}, but the history "
+                           f"has {sorted(row)}; pick one of those (val_* needs val_loader)")
+        improved = self.stopper.update(row[self.stopper.monitor], epoch)
+        if improved:
+            self.history.best_epoch = epoch
+            if self.stopper.restore_best:
+                self.best_weights = {k: v.data.copy()
+                                     for k, v in self.model.state_dict().items()}
+        return improved
+
+    # ----- endings -----
+    def stop_nonfinite(self, value, epoch, batch, n_batches, x, y):
+        culprit = _first_nonfinite(self.model, self.loss_fn, x, y)
+        good_epochs = self.last_good["epoch"]
+        self.load(self.last_good)
+        where = (f"the last good checkpoint {self.history.checkpoint} (epoch {good_epochs}) is "
+                 "kept" if self.history.checkpoint else
+                 "no checkpoint was written (pass checkpoint_dir= to keep one)")
+        report = "\n".join([
+            f"Training stopped: the loss became {value} at epoch {epoch + 1}, batch "
+            f"{batch + 1}/{n_batches}.",
+            f"  first non-finite value: {culprit}",
+            f"  learning rate: {self.optimizer.param_groups[0]['lr']:.4g}",
+            f"  model and optimizer were put back to the end of epoch {good_epochs}; {where}.",
+            "  Likely fixes: a lower learning rate, gradient clipping (clip_grad_norm=1.0), a "
+            "numerically stable loss (CrossEntropyLoss / BCEWithLogitsLoss on logits).",
+        ])
+        self.history.stop_reason, self.history.report = "non_finite_loss", report
+        if self.on_nonfinite == "raise":
+            raise AnomalyError(report)
+        print(report, file=sys.stderr)
+
+    def finish(self, plot):
+        if (self.history.stop_reason == "early_stopping" and self.stopper.restore_best
+                and self.best_weights is not None):
+            self.model.load_state_dict(self.best_weights)
+        if plot and self.ckpt_dir is not None and self.history.epochs:
+            path = plot if isinstance(plot, (str, os.PathLike)) else os.path.join(
+                self.ckpt_dir, "curves.png")
+            self.history.plot = plot_history(self.history, path)
+
+
+def _first_nonfinite(model, loss_fn, x, y):
+    """Replay the batch under anomaly mode and name the first op whose output is NaN/inf
+    although its inputs were finite, with the user's source line that called it."""
+    for name, p in model.named_parameters():
+        if not np.isfinite(p.data).all():
+            return f"parameter {name} (shape {p.shape}) already holds NaN/inf"
+    if not np.isfinite(x.data).all() if isinstance(x, Tensor) else False:
+        return "the input batch itself contains NaN/inf"
+    from .anomaly import detect_anomaly
+    from .autograd import toposort
+    with detect_anomaly():
+        loss = loss_fn(model(x), y)
+    if loss._node is None:
+        return "unknown (the loss has no graph)"
+    for node in reversed(toposort([loss._node])):
+        if np.isfinite(node.out).all():
+            continue
+        if all(np.isfinite(t.data).all() for t in node.inputs):
+            where = ""
+            if node.trace is not None:
+                filename, line, func = node.trace
+                import linecache
+                text = linecache.getline(filename, line).strip()
+                where = f', made at File "{filename}", line {line}, in {func}: {text}'
+            return (f"op '{node.prim.name}' turned finite inputs of shapes "
+                    f"{[t.shape for t in node.inputs]} into NaN/inf{where}")
+    return "not reproduced on replay"
+
+
+def _as_stopper(early_stopping, has_val):
+    if early_stopping is None or early_stopping is False:
+        return None
+    if isinstance(early_stopping, EarlyStopping):
+        return early_stopping
+    if isinstance(early_stopping, int):
+        return EarlyStopping("val_loss" if has_val else "loss", patience=early_stopping)
+    raise TypeError(f"fit: early_stopping must be None, an int patience or an EarlyStopping, "
+                    f"got {type(early_stopping).__name__}")
+
+
+def _bar(loader, epoch, epochs, progress):
+    if not progress:
+        return loader
+    from tqdm.auto import tqdm
+    return tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
+                dynamic_ncols=True, mininterval=0.2)
+
+
+def _close(bar):
+    if hasattr(bar, "close"):
+        bar.close()
+
+
+def _write(line):
+    from tqdm.auto import tqdm
+    tqdm.write(line, file=sys.stderr)
+
+
+# ----- plots -----
+def plot_history(history, path):
+    """Save loss and accuracy curves (train and validation, per epoch) as a PNG, atomically;
+    returns the path. Uses matplotlib's Agg canvas directly (no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    import io as _bytes
+
+    from .io import atomic_write
+    panels = [k for k in ("loss", "accuracy") if k in history] or [next(iter(history))]
+    fig = Figure(figsize=(5 * len(panels), 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, key in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", ms=3, label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    buf = _bytes.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write(path, buf.getvalue())
+    return os.fspath(path)
