@@ -201,3 +201,121 @@ def test_bad_sizes_and_dtypes_in_creation():
 def test_item_of_many_values():
     raises(ShapeError, ValueError, lambda: cr.ones(2, 3).item(), "item()", "(2, 3)",
            "one-element")
+
+
+# ----- neighbouring modules (nn, optim, io, train): their error cases from the issue's list,
+# checked here so the whole list is covered in one place -----
+def _mlp():
+    import chainrule.nn as nn
+    return nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def test_linear_layer_fed_the_wrong_feature_count():
+    import chainrule.nn as nn
+    model = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(64, 10))
+    raises(ShapeError, ValueError, lambda: model(cr.ones(4, 32)), ".2", "Linear 64->10",
+           "128 features", "(4, 128)", "fix the previous layer")
+
+
+def test_conv_layer_fed_the_wrong_channel_count():
+    import chainrule.nn as nn
+    raises(ShapeError, ValueError, lambda: nn.Conv2d(3, 8, 3)(cr.ones(2, 1, 8, 8)), "Conv2d",
+           "3->8", "1 channels", "(2, 1, 8, 8)", "expects 3")
+
+
+@pytest.mark.parametrize("label", [10, -3])
+def test_cross_entropy_label_out_of_range(label):
+    import chainrule.nn.functional as F
+    raises(IndexError_, IndexError,
+           lambda: F.cross_entropy(cr.ones(4, 10), cr.tensor([0, 3, label, 1])),
+           "cross_entropy", f"label {label}", "10 classes", "last layer")
+
+
+def test_cross_entropy_float_labels():
+    import chainrule.nn.functional as F
+    raises(DTypeError, TypeError,
+           lambda: F.cross_entropy(cr.ones(4, 10), cr.tensor([0.0, 3.0, 1.0, 1.0])),
+           "cross_entropy", "float32", "(4,)", "astype(cr.int64)")
+
+
+@pytest.mark.parametrize("fn", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_bce_target_outside_unit_interval(fn):
+    import chainrule.nn.functional as F
+    loss = getattr(F, fn)
+    raises(ValueError, ValueError, lambda: loss(cr.full((3,), 0.5), cr.tensor([0.0, 1.5, 1.0])),
+           fn, "[0, 1]", "1.5", "cross_entropy")
+
+
+def test_bce_input_outside_unit_interval():
+    import chainrule.nn.functional as F
+    raises(ValueError, ValueError,
+           lambda: F.binary_cross_entropy(cr.tensor([0.5, 1.25]), cr.tensor([0.0, 1.0])),
+           "binary_cross_entropy", "1.25", "sigmoid", "with_logits")
+
+
+def test_optimizer_given_no_parameters():
+    raises(ValueError, ValueError, lambda: cr.optim.SGD([], lr=0.1), "SGD", "empty",
+           "model.parameters()")
+
+
+def test_optimizer_given_a_parameter_twice():
+    p = cr.ones(3, requires_grad=True)
+    raises(ValueError, ValueError, lambda: cr.optim.Adam([p, p], lr=0.1), "Adam", "(3,)",
+           "once")
+
+
+def test_load_state_dict_lists_every_problem_at_once():
+    from chainrule.errors import CheckpointError
+    model = _mlp()
+    state = dict(model.state_dict())
+    del state["0.weight"]
+    state["extra.weight"] = cr.zeros(1)
+    state["2.bias"] = cr.zeros(11)
+    msg = raises(CheckpointError, ValueError, lambda: model.load_state_dict(state),
+                 "load_state_dict", "missing keys: 0.weight", "unexpected keys: extra.weight",
+                 "2.bias", "(11,)", "(10,)", "strict=False")
+    assert msg.index("2.bias") >= 0 and "0.weight" in msg and "extra" in msg
+
+
+def test_truncated_and_corrupted_checkpoints(tmp_path):
+    from chainrule.errors import CheckpointError
+    path = tmp_path / "m.safetensors"
+    cr.save(_mlp().state_dict(), str(path))
+    data = path.read_bytes()
+    (tmp_path / "cut").write_bytes(data[: len(data) // 2])
+    raises(CheckpointError, ValueError, lambda: cr.load(str(tmp_path / "cut")), "load",
+           "truncated", "earlier checkpoint")
+    damaged = bytearray(data)
+    damaged[-5] ^= 0xFF
+    (tmp_path / "bad").write_bytes(bytes(damaged))
+    raises(CheckpointError, ValueError, lambda: cr.load(str(tmp_path / "bad")), "corrupted",
+           "earlier checkpoint")
+
+
+def test_a_pickle_is_refused_without_running_it(tmp_path):
+    from chainrule.errors import CheckpointError
+    marker = tmp_path / "ran"
+    payload = (b"\x80\x04cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+    (tmp_path / "evil.safetensors").write_bytes(payload)
+    raises(CheckpointError, ValueError, lambda: cr.load(str(tmp_path / "evil.safetensors")),
+           "pickle", "never unpickles")
+    assert not marker.exists()
+
+
+def test_training_stops_on_a_non_finite_loss():
+    """fit's on_nonfinite='raise' gives an AnomalyError naming where the NaN came from."""
+    import chainrule.nn as nn
+    from chainrule.data import DataLoader, TensorDataset
+    from chainrule.errors import AnomalyError
+    x = cr.ones(8, 2)
+    y = cr.tensor([0, 1] * 4)
+    model = nn.Sequential(nn.Linear(2, 2))
+    with cr.no_grad():
+        model[0].weight.fill_(float("nan"))
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(AnomalyError) as info:
+        cr.train.fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, progress=False,
+                     plot=False, on_nonfinite="raise")
+    msg = str(info.value)
+    assert "loss became nan" in msg and "0.weight" in msg and "lower learning rate" in msg
