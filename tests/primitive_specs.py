@@ -101,8 +101,8 @@ def _pairwise(fn, torch_fn):
 
 
 # ---- reductions ----
-REDUCE_CASES = [((), None, False), ((4,), None, False), ((4,), 0, True), ((2, 3), 1, False),
-                ((2, 3), -2, True), ((2, 3, 2), (0, 2), False), ((2, 3, 2), (0, -1), True),
+REDUCE_CASES = [((), None, False), ((), 0, False), ((), -1, True), ((4,), None, False),
+                ((4,), 0, True), ((2, 3), 1, False), ((2, 3), -2, True), ((2, 3, 2), (0, 2), False), ((2, 3, 2), (0, -1), True),
                 ((2, 3, 2), None, True)]
 
 

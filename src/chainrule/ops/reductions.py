@@ -20,7 +20,7 @@ def normalize_axis(axis, ndim, op):
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise DTypeError(f"{op}: axis {a!r} is a {type(a).__name__}, not an int; "
                              f"{AXIS_HINT}")
-        if not -ndim <= a < builtins.max(ndim, 1):
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):  # a 0-d tensor takes 0, -1
             raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
                              f"dimensions; {AXIS_HINT}")
         out.append(int(a) % builtins.max(ndim, 1))
@@ -28,6 +28,13 @@ def normalize_axis(axis, ndim, op):
         raise ShapeError(f"{op}: axis {axis!r} names the same dimension twice (for a tensor with "
                          f"{ndim} dimensions); give each axis once.")
     return tuple(sorted(out))
+
+
+def reduce_axes(axis, x, op):
+    """The axes a reduction of `x` runs over. A 0-d tensor accepts axis 0 or -1 (PyTorch)
+    and has nothing to reduce."""
+    axes = normalize_axis(axis, x.ndim, op)
+    return axes if x.ndim else ()
 
 
 def _axis_tuple(axis, op):
@@ -69,12 +76,12 @@ MIN = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=k
 def sum(x, axis=None, keepdims=False):
     """Sum over `axis` (an int, a tuple, or None for all)."""
     x = as_tensor(x)
-    return apply(SUM, (x,), axes=normalize_axis(axis, x.ndim, "sum"), keepdims=keepdims)
+    return apply(SUM, (x,), axes=reduce_axes(axis, x, "sum"), keepdims=keepdims)
 
 
 def _extremum(prim, x, axis, keepdims):
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, prim.name)
+    axes = reduce_axes(axis, x, prim.name)
     if x.data.size == 0:
         raise ShapeError(f"{prim.name}: the tensor of shape {x.shape} is empty, so it has no "
                          f"{prim.name}imum; check the slice that produced it.")
@@ -92,7 +99,7 @@ def min(x, axis=None, keepdims=False):
 
 
 def _count(x, axis):
-    axes = normalize_axis(axis, x.ndim, "mean")
+    axes = reduce_axes(axis, x, "mean")
     n = 1
     for a in axes:
         n *= x.shape[a]
@@ -149,7 +156,7 @@ def _stable_shift(x, axis, op):
 def logsumexp(x, axis=None, keepdims=False):
     """log Σ exp(x), computed without overflow (stable for logits of 1e4)."""
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, "logsumexp")
+    axes = reduce_axes(axis, x, "logsumexp")
     m = _stable_shift(x, axes, "logsumexp")
     out = sum((x - m).exp(), axes, keepdims=True).log() + m
     return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
@@ -158,7 +165,7 @@ def logsumexp(x, axis=None, keepdims=False):
 def softmax(x, axis=-1):
     """exp(x) / Σ exp(x) along `axis`, stable for large logits."""
     x = as_tensor(x)
-    axis = normalize_axis(axis, x.ndim, "softmax")
+    axis = reduce_axes(axis, x, "softmax")
     e = (x - _stable_shift(x, axis, "softmax")).exp()
     return e / sum(e, axis, keepdims=True)
 
