@@ -162,10 +162,15 @@ def forward_template(prim, ndim=None):
 
 # ---- LaTeX ----
 _LATEX_SYMBOLS = [("σ", r"\sigma"), ("·", r" \cdot "), ("×", r" \times "), ("Σ", r"\sum "),
-                  ("≤", r" \le "), ("½", r"\tfrac12"), ("ln(", r"\ln("), ("exp(", r"\exp("),
-                  ("sin(", r"\sin("), ("cos(", r"\cos("), ("tanh(", r"\tanh("), ("∂", r"\partial "),
-                  ("max(", r"\max("), ("min(", r"\min("), ("⊙", r" \odot "), ("ᵀ", "^{\\top}"),
+                  ("≤", r" \le "), ("½", r"\tfrac12"), ("∂", r"\partial "),
+                  ("⊙", r" \odot "), ("ᵀ", "^{\\top}"),
                   (MINUS, "-"), ("…", r"\dots"), ("η", r"\eta "), ("δ", r"\delta ")]
+
+
+# Two or more English words in a registry hint ("summed over the batch") are text, not math.
+_FUNCS = "ln|exp|max|min|sin|cos|tanh|softmax|onehot|diag|log|sum"
+_PROSE = re.compile(rf"((?:\b(?!(?:{_FUNCS})\b)[a-z]{{2,}}\b[ ,:-]*){{2,}})")
+_FUNC_CALL = re.compile(r"(?<![A-Za-z\\])(exp|ln|sin|cos|tanh|max|min)\(")
 
 
 def latex_template(template):
@@ -175,7 +180,9 @@ def latex_template(template):
     t = re.sub(r"√(\w+)", r"\\sqrt{\1}", t)
     t = re.sub(r"\^\(([^()]*)\)", r"^{\1}", t)
     t = re.sub(r"\^(\w+)", r"^{\1}", t)
-    t = t.replace("²", "^{2}")
+    t = t.replace("²", "^{2}").replace("#", r"\#")
+    t = _PROSE.sub(lambda m: rf"\text{{{m.group(1)}}}", t)
+    t = _FUNC_CALL.sub(lambda m: "\\" + m.group(1) + "(", t)
     for a, b in _LATEX_SYMBOLS:
         t = t.replace(a, b)
     return re.sub(r" {2,}", " ", t)

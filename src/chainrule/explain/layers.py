@@ -211,7 +211,11 @@ def _per_neuron(d, layer, nxt, k, fprime, delta):
         terms = " + ".join(f"{_neg(g(dn[j]))} × {_neg(g(W[j, q]))}" for j in range(dn.size))
         text = (f"δ{k}[{q}] = f'({layer.z.name}[{q}]) · Σ_j δ{k + 1}[j] w[j,{q}] = "
                 f"{g(fprime[q])} × ({terms}) = {g(delta[q])}")
-        out.append(("math", "  " + text, fmt.latex_text(text).replace("δ", r"\delta ")))
+        zl = LATEX.name(layer.z.name)
+        lterms = terms.replace("×", r"\times")
+        latex = (rf"\delta_{{{k}}}[{q}] = f'({zl}[{q}]) \sum_j \delta_{{{k + 1}}}[j]\, "
+                 rf"w[j,{q}] = {g(fprime[q])} \times ({lterms}) = {g(delta[q])}")
+        out.append(("math", "  " + text, latex))
     return out
 
 
@@ -252,12 +256,18 @@ def error_split(rep):
         show = d.show
         blocks.append(("para", f"Layer {k} ← layer {k + 1}: e{k + 1} = "
                                f"−∂{d.rec.root.name}/∂{nxt.a.name} = {show(e)}"))
-        for text in (f"weight-share split (seed 004): e{k}[q] = Σ_k w[k,q]/Σ_p w[k,p] · "
-                     f"e{k + 1}[k] = {show(split)}",
-                     f"unnormalised (seed 003): E{k} = W{k + 1}ᵀ E{k + 1} = {show(plain)}",
-                     f"true gradient: −∂{d.rec.root.name}/∂{layer.out.name} = "
-                     f"W{k + 1}ᵀ (−δ{k + 1}) = {show(true)}"):
-            blocks.append(("math", text, fmt.latex_text(text).replace("δ", r"\delta ")))
+        L, a = d.rec.root.name, layer.out.name
+        lines = [("weight-share split (seed 004):",
+                  f"e{k}[q] = Σ_k w[k,q]/Σ_p w[k,p] · e{k + 1}[k] = {show(split)}",
+                  rf"e_{{{k}}}[q] = \sum_k \frac{{w[k,q]}}{{\sum_p w[k,p]}}\, e_{{{k + 1}}}[k]"
+                  f" = {_lx(show(split))}"),
+                 ("unnormalised (seed 003):", f"E{k} = W{k + 1}ᵀ E{k + 1} = {show(plain)}",
+                  rf"E_{{{k}}} = W_{{{k + 1}}}^{{\top}} E_{{{k + 1}}} = {_lx(show(plain))}"),
+                 ("true gradient:", f"−∂{L}/∂{a} = W{k + 1}ᵀ (−δ{k + 1}) = {show(true)}",
+                  rf"-{LATEX.frac(LATEX.name(L), LATEX.name(a))} = W_{{{k + 1}}}^{{\top}}"
+                  rf" (-\delta_{{{k + 1}}}) = {_lx(show(true))}")]
+        for label, text, latex in lines:
+            blocks.append(("math", f"{label} {text}", rf"\text{{{label}}}\quad {latex}"))
         blocks.append(("para", "The heuristics share the error in proportion to the weights "
                                "but leave out f'(z) of the layer above (and the split also "
                                "rescales by the weight sums), so they point the same way only "
