@@ -238,6 +238,16 @@ def test_integer_operands_take_the_float_dtype_as_in_pytorch():
     assert x.grad.dtype == cr.float32 and x.grad.tolist() == [1.0, 2.0]
 
 
+def test_casting_to_an_integer_dtype_leaves_the_graph():
+    x = cr.tensor([1.5, -2.5], requires_grad=True)
+    i = x.astype(cr.int64)
+    assert i.dtype == cr.int64 and not i.requires_grad and i.tolist() == [1, -2]
+    d = x.double()
+    assert d.dtype == cr.float64 and d.requires_grad
+    d.sum().backward()
+    assert x.grad.dtype == cr.float32 and x.grad.tolist() == [1.0, 1.0]
+
+
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(cr.errors.DTypeError, match="floating"):
         cr.tensor([1, 2], requires_grad=True)

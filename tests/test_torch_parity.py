@@ -85,6 +85,10 @@ TIES = {
                                    [np.array([[1.0, 2.0], [0.5, 1.0]]), np.array([1.0])]),
     "clip at both bounds": (lambda x: x.clip(-1.0, 1.0), lambda t, x: x.clamp(-1.0, 1.0),
                             [np.array([-1.0, -2.0, 0.0, 1.0, 3.0])]),
+    "clip with tensor bounds, lo > hi and x on a bound": (
+        lambda x, lo, hi: x.clip(lo, hi), lambda t, x, lo, hi: x.clamp(lo, hi),
+        [np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 1.0, 2.5]),
+         np.array([2.0, 2.0, 0.5, 2.0])]),
     "clip with lo == hi": (lambda x: x.clip(0.5, 0.5), lambda t, x: x.clamp(0.5, 0.5),
                            [np.array([0.5, 0.0, 1.0])]),
     "x ** 0 at x = 0": (lambda x: x ** 0.0, lambda t, x: x ** 0.0, [np.array([0.0, 2.0])]),

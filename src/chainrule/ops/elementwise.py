@@ -191,8 +191,29 @@ sigmoid, relu = _unary(SIGMOID), _unary(RELU)
 
 
 def clip(x, min=None, max=None):
-    """Limit values to [min, max] (either may be None)."""
+    """Limit values to [min, max] (either may be None; numbers or tensors).
+
+    >>> import chainrule as cr
+    >>> cr.clip(cr.tensor([-2.0, 0.5, 3.0]), -1.0, 1.0).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clip_by_tensors(as_tensor(x), min, max)
     return apply(CLIP, (as_tensor(x),), lo=min, hi=max)
+
+
+def _clip_by_tensors(x, lo, hi):
+    """PyTorch's clamp with tensor bounds, min(max(x, lo), hi), composed from `where` so the
+    gradient also reaches the bounds: x gets it where lo ≤ x ≤ hi, lo where x < lo (and
+    lo ≤ hi), hi where the result is hi."""
+    out = x
+    if lo is not None:
+        lo = as_tensor(lo, x)
+        out = where(out.data < lo.data, lo, out)
+    if hi is not None:
+        hi = as_tensor(hi, x)
+        out = where(out.data > hi.data, hi, out)
+    return out
 
 
 def where(cond, a, b):
@@ -220,6 +241,8 @@ def cast(x, dtype):
     except TypeError as exc:
         raise DTypeError(f"cast: {dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
                          "cr.int64 or another NumPy dtype.") from exc
+    if dtype.kind != "f":   # integers and bools have no gradient: the result leaves the graph
+        return Tensor._wrap(x.data.astype(dtype))
     return apply(CAST, (x,), dtype=dtype)
 
 
