@@ -70,6 +70,27 @@ def test_second_backward_through_freed_graph_is_a_clear_error():
         y.backward()
 
 
+def test_backward_frees_the_intermediate_values():
+    import weakref
+    x = f64(np.ones(1000))
+    y = (x * 2.0).exp().sum()
+    middle = weakref.ref(y._node.inputs[0]._node.inputs[0])   # the tensor x * 2
+    assert middle() is not None
+    y.backward()
+    assert middle() is None          # released with its node: nothing keeps it alive
+
+
+def test_backward_of_several_outputs_sums_them():
+    x = f64([1.0, 2.0])
+    h = x * x
+    cr.autograd.backward([h.sum(), (h * 3.0).sum()])
+    assert x.grad.tolist() == [8.0, 16.0]
+    x.grad = None
+    h = x * x
+    cr.autograd.backward([h, h.sum()], [np.ones(2), None])   # a scalar output needs none
+    assert x.grad.tolist() == [4.0, 8.0]
+
+
 def test_retain_graph_allows_a_second_backward_and_accumulates():
     x = f64(3.0)
     y = x * x
