@@ -202,3 +202,26 @@ def test_normalizing_composites_any_axis(name, case, seed):
         if name == "std" and x.size > 0:   # sqrt at 0 variance has no derivative
             x = x + np.arange(x.size).reshape(shape)
     assert cr.gradcheck(fn, [cr.tensor(x, dtype=cr.float64)])
+
+
+def test_pow_rules_at_zero_form_no_inf_or_nan():
+    """d/da a^0 at a = 0 and d/db 0^b (b ≥ 0) are 0, computed without 0^-1 or ln 0: no
+    RuntimeWarning, and finite second derivatives."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = cr.tensor([0.0, 0.0, 2.0], dtype=cr.float64, requires_grad=True)
+        b = cr.tensor([0.0, 2.0, 0.0], dtype=cr.float64, requires_grad=True)
+        ga, gb = cr.autograd.grad((a ** b).sum(), [a, b], create_graph=True)
+        assert ga.tolist() == [0.0, 0.0, 0.0]
+        assert gb.tolist() == [0.0, 0.0, np.log(2.0)]
+        (haa,) = cr.autograd.grad(ga.sum(), a)
+        assert np.isfinite(haa.numpy()).all() and haa.tolist() == [0.0, 2.0, 0.0]
+
+
+def test_softmax_family_is_stable_in_float32_too():
+    x = cr.tensor([[1e4, -1e4, 0.0]], requires_grad=True)
+    out = cr.log_softmax(x) + cr.softmax(x)
+    assert out.dtype == cr.float32 and np.isfinite(out.numpy()).all()
+    out.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
