@@ -142,7 +142,8 @@ UNARY_OPS = {
     "softmax": (lambda x: x.softmax(-1), lambda x: x.softmax(-1)),
     "relu_shift": (lambda x: (x + 0.123).relu(), lambda x: (x + 0.123).relu()),
     "abs_shift": (lambda x: (x - 0.0789).abs(), lambda x: (x - 0.0789).abs()),
-    "transpose_back": (lambda x: x.T.T, lambda x: x.T.T),
+    "swap_back": (lambda x: x.swapaxes(-1, 0).swapaxes(-1, 0) * 1.5,
+                  lambda x: x.swapaxes(-1, 0).swapaxes(-1, 0) * 1.5),
     # reductions broadcast back, so every value keeps the shape (3, 3)
     "sum_keep": (lambda x: x - 0.3 * x.sum(-1, keepdims=True),
                  lambda x: x - 0.3 * x.sum(-1, keepdim=True)),
@@ -157,18 +158,20 @@ BINARY_OPS = {
     "div_safe": (lambda a, b: a / (b * b + 1.0), lambda a, b: a / (b * b + 1.0)),
     "maximum": (cr.maximum, torch.maximum),
     "minimum": (cr.minimum, torch.minimum),
-    "matmul_square": (lambda a, b: a @ b.T, lambda a, b: a @ b.T),
+    "matmul_square": (lambda a, b: a.expand(3, 3) @ b.expand(3, 3).T,
+                      lambda a, b: a.expand(3, 3) @ b.expand(3, 3).T),
     "pow_pos": (lambda a, b: (a * a + 0.5) ** b.tanh(), lambda a, b: (a * a + 0.5) ** b.tanh()),
 }
 FINAL = {"sum": (lambda x: x.sum(), lambda x: x.sum()),
          "mean": (lambda x: x.mean(), lambda x: x.mean()),
-         "logsumexp": (lambda x: cr.logsumexp(x), lambda x: x.logsumexp((0, 1))),
+         "logsumexp": (lambda x: cr.logsumexp(x), lambda x: x.reshape(-1).logsumexp(0)),
          "getitem_repeat": (lambda x: x[[0, 0, 1]].sum(), lambda x: x[[0, 0, 1]].sum())}
 
 
 @st.composite
 def programs(draw):
-    """A list of steps; each reads earlier values by index, so values fan out and rejoin."""
+    """A list of steps; each reads earlier values by index, so values fan out and rejoin.
+    Every step keeps a shape that broadcasts to (3, 3)."""
     steps = []
     for k in range(draw(st.integers(2, 8))):
         n_values = 3 + k
@@ -196,7 +199,8 @@ def _interpret(steps, final, inputs, side):
 def test_random_compositions_match_torch(program):
     steps, final, seed = program
     rng = np.random.default_rng(seed)
-    arrays = [rng.uniform(-1.5, 1.5, (3, 3)) for _ in range(3)]
+    # three shapes that broadcast together, so binary steps broadcast and sum back
+    arrays = [rng.uniform(-1.5, 1.5, s) for s in [(3, 3), (3,), (3, 1)]]
     assert_parity(lambda *xs: _interpret(steps, final, xs, 0),
                   lambda t, *xs: _interpret(steps, final, xs, 1), arrays)
 
