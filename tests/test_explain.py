@@ -286,3 +286,23 @@ def test_blocks_render_consistently():
               ("table", ("function", "local derivatives"), [(("f", "d"), ("f", "d"))])]
     assert render.text(blocks) == "T\n=\np\n  a = 1\n  f | d\n"
     assert render.markdown(blocks).startswith("## T\n\np\n\n$$a = 1$$")
+
+
+def test_long_chains_are_trimmed_not_dumped():
+    x = cr.tensor(0.5, dtype=cr.float64, requires_grad=True, name="x")
+    y = x
+    for _ in range(300):
+        y = y.sin()
+    rep = cr.explain(y)
+    text = str(rep)
+    assert "… 220 more values …" in text and "… 220 more rows …" in text
+    assert f"∂h300/∂x = product along one long path = {x.grad.item():.10g}" in text
+    assert len(text.splitlines()) < 250
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+    for name in ("chainrule.explain.core",):
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0

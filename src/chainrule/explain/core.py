@@ -48,7 +48,22 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
 
 class Explanation:
     """A recorded backward pass. `str()` is the text derivation; `.markdown()`, `.latex()`,
-    `.graph()`, `.step(lr)`, `.flow()` give the other views. In Jupyter it displays itself."""
+    `.graph()`, `.step(lr)`, `.flow()` give the other views. In Jupyter it displays itself.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(0.3, dtype=cr.float64, requires_grad=True, name="w")
+    >>> y = (w * 2.0).sigmoid()
+    >>> y.name = "y"
+    >>> rep = cr.explain(y, round=2)          # textbook mode: σ(0.6) is written 0.65
+    >>> rep.value("y"), rep.written_grad("w")
+    (0.65, 0.455)
+    >>> print(rep.step(lr=0.1).lines[0].text(rep.d))
+    w(1) = w(0) − η · ∂y/∂w = 0.3 − 0.1 × 0.455 = 0.2545
+    >>> rep.graph(highlight="w").dot.splitlines()[0]
+    'digraph chainrule {'
+    >>> rep.flow().kind
+    'healthy'
+    """
 
     def __init__(self, rec, digits=None, rounding=None, grad_decimals=None, title=None):
         from .layers import find_layers
@@ -76,17 +91,18 @@ class Explanation:
         return float(v.reshape(())) if v.size == 1 else v
 
     def value(self, name):
-        """The forward value of the tensor called `name` (as the derivation computed it)."""
-        return self._find(name).value
+        """The forward value of the tensor called `name` (as the derivation computed it): a
+        float for a scalar, else an array."""
+        return _plain(self._find(name).value)
 
     def grad(self, name):
         """∂L/∂(name) as the backward pass computed it (None if it does not reach it)."""
-        return self._find(name).grad
+        return _plain(self._find(name).grad)
 
     def written_grad(self, name):
         """∂L/∂(name) as the derivation writes it (rounded in textbook mode)."""
         g = self._find(name).grad
-        return None if g is None else self.d.gvalue(g)
+        return None if g is None else _plain(self.d.gvalue(g))
 
     def _find(self, name):
         for v in self.rec.values:
@@ -174,3 +190,8 @@ class Explanation:
     def _repr_html_(self):
         return render.html_page(self.blocks())
 
+
+def _plain(a):
+    if a is None:
+        return None
+    return float(a.reshape(())) if a.size == 1 else a

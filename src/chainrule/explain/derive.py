@@ -13,7 +13,8 @@ import numpy as np
 
 from . import fmt
 
-MAX_PATHS = 64  # beyond this many paths a parameter's products are summarised, not listed
+MAX_PATHS = 64    # beyond this many paths a parameter's products are summarised, not listed
+MAX_FACTORS = 40  # a path with more stops than this is summarised too
 
 
 class Style:
@@ -242,6 +243,8 @@ class Derivation:
         seqs, stack = [], [(self.rec.root, [self.rec.root])]
         while stack:
             v, seq = stack.pop()
+            if len(seq) > MAX_FACTORS:
+                return None, count
             if v is param:
                 if seq not in seqs:
                     seqs.append(seq)

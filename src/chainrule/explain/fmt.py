@@ -18,7 +18,17 @@ def _var_regex(keys):
     return re.compile(rf"(?<![A-Za-z_\\])({alts})(?![A-Za-z_0-9])")
 
 
+_PARAMS = {}
+
+
 def _rule_params(prim):
+    """The parameters of a primitive's VJP rules after (g, y) (cached: inspect is slow)."""
+    if prim.name not in _PARAMS:
+        _PARAMS[prim.name] = _inspect_params(prim)
+    return _PARAMS[prim.name]
+
+
+def _inspect_params(prim):
     rule = None if prim.variadic else next((r for r in prim.vjps if r is not None), None)
     if rule is None:
         return []

@@ -43,9 +43,23 @@ def forward(d):
         for v in group:
             if not v.scalar:
                 blocks.append(_assign(d, v.name, None, v, label))
-    for v in d.stops():
-        blocks.append(_assign(d, v.name, v, v, None))
+    stops, omitted = trim(d.stops())
+    for v in stops:
+        if v is None:
+            blocks.append(("para", f"… {omitted} more values …"))
+        else:
+            blocks.append(_assign(d, v.name, v, v, None))
     return blocks
+
+
+HEAD, TAIL = 60, 20  # rows shown of a very long derivation (the rest is counted)
+
+
+def trim(items):
+    """`items` with its middle replaced by one None when it is too long to read."""
+    if len(items) <= HEAD + TAIL + 20:
+        return items, 0
+    return items[:HEAD] + [None] + items[-TAIL:], len(items) - HEAD - TAIL
 
 
 def _assign(d, name, formula_of, v, label):
@@ -85,7 +99,12 @@ def _latex_value(text):
 def local_table(d, verify):
     blocks = [("heading", "Local derivatives")]
     rows = []
-    for v in d.stops():
+    stops, omitted = trim(d.stops())
+    for v in stops:
+        if v is None:
+            gap = f"… {omitted} more rows …"
+            rows.append(((gap, ""), (rf"\text{{{gap}}}", "")))
+            continue
         cells_t, cells_l = [], []
         for u in d.stop_inputs(v):
             cells_t.append(_local_cell(d, v, u, TEXT, verify))
@@ -180,9 +199,11 @@ def chains(d):
         top_t = TEXT.frac(root.name, p.name)
         top_l = LATEX.frac(LATEX.name(root.name), LATEX.name(p.name))
         if seqs is None:
-            blocks.append(("math", f"{top_t} = Σ over {count} paths = {d.show(d.gvalue(p.grad))}",
-                           rf"{top_l} = \sum_{{{count}\ \text{{paths}}}} = "
-                           f"{_latex_value(d.show(d.gvalue(p.grad)))}"))
+            what = f"Σ over {count} paths" if count > 1 else "product along one long path"
+            lwhat = (rf"\sum_{{{count}\ \text{{paths}}}}" if count > 1 else
+                     r"\prod_{\text{one long path}}")
+            blocks.append(("math", f"{top_t} = {what} = {d.show(d.gvalue(p.grad))}",
+                           rf"{top_l} = {lwhat} = {_latex_value(d.show(d.gvalue(p.grad)))}"))
             continue
         scalar = all(v.scalar for seq in seqs for v in seq)
         sym_t = " + ".join(TEXT.dot.join(TEXT.frac(a.name, b.name) for a, b in zip(s, s[1:]))
