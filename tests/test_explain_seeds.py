@@ -168,15 +168,20 @@ def test_seed_000_delta_rule():
 def test_several_hidden_neurons_split_vs_true_gradient():
     ex = build("seed-004", lr=None)
     text = ex.render("text")
-    assert "LossE = 0.4 LossG, LossF = 0.6 LossG" in text
+    assert "(its LossE = 0.4 LossG, LossF = 0.6 LossG)" in text
     rep = ex.explanations()[1]
-    W = np.array([[0.2, 0.3], [0.6, 0.4]])
-    e = -np.asarray(rep.grad("a2"))
-    split = (W / W.sum(1, keepdims=True)).T @ e
-    assert "weight-share split (seed 004): e1[q] = Σ_k w[k,q]/Σ_p w[k,p] · e2[k] = [" + \
-        ", ".join(f"{v:.6g}" for v in split) + "]" in text
-    true = -(W.T @ np.asarray(rep.grad("z2")))
-    np.testing.assert_allclose(-np.asarray(rep.grad("a1")), true, rtol=1e-12)
+    W_gh = np.array([[0.2, 0.3], [0.6, 0.4]])
+    W_ef = np.array([[0.5, 0.3], [0.2, 0.6]])
+    e3 = -np.asarray(rep.grad("y_GH"))
+    e2 = (W_gh / W_gh.sum(1, keepdims=True)).T @ e3
+    e1 = (W_ef / W_ef.sum(1, keepdims=True)).T @ e2          # the seed chains its own errors
+    for k, e in ((2, e2), (1, e1)):
+        assert f"weight-share split (seed 004): e{k}[q] = Σ_k w[k,q]/Σ_p w[k,p] · " \
+               f"e{k + 1}[k] = [" + ", ".join(f"{v:.6g}" for v in e) + "]" in text
+    true = -(W_gh.T @ np.asarray(rep.grad("z3")))
+    np.testing.assert_allclose(-np.asarray(rep.grad("y_EF")), true, rtol=1e-12)
+    assert "true gradient: −∂Loss/∂y_EF = W3ᵀ (−δ3) = [" + \
+        ", ".join(f"{v:.6g}" for v in true) + "]" in text
 
 
 def test_cli_prints_the_rounded_seed(capsys):

@@ -237,26 +237,34 @@ def _lmark(mark):
 
 # ---- the seeds' weight-share heuristic next to the true gradient ----
 def error_split(rep):
-    """Blocks comparing, for each hidden layer, the error split by weight share (seed 004:
-    e_q = Σ_k w_kq / Σ_p w_kp · e_k; seed 003's simplification E = Wᵀ E) with the true
-    back-propagated error −∂L/∂a = −Wᵀ δ. Errors are e = −∂L/∂a (for ½(t − o)², e = t − o)."""
+    """Blocks comparing, layer by layer from the output down, the seeds' error back-
+    propagation with the true gradient. Both heuristics start from the output error
+    e = −∂L/∂a (for ½(t − o)², e = t − o) and pass *their own* errors down, as the seeds do:
+    the weight-share split of seed 004, e_q = Σ_k w_kq / Σ_p w_kp · e_k, and seed 003's
+    simplification E = Wᵀ E. The true error is −∂L/∂a = −Wᵀ δ, with δ = ∂L/∂z from the engine."""
     d, layers = rep.d, rep.layers
     blocks = [("heading", "Error split by weight share vs the true gradient")]
-    for k in range(len(layers) - 1, 0, -1):
+    chain = [layer for layer in layers if layer.layout == "xWt"]
+    top = chain[-1] if chain else None
+    if top is None or top.a is None or top.a.grad is None or np.ndim(top.a.grad) != 1:
+        blocks.append(("para", "(needs a single sample through linear layers with "
+                               "activations)"))
+        return blocks
+    split = plain = -_f64(top.a.grad)
+    L, show = d.rec.root.name, d.show
+    n = len(layers)
+    blocks.append(("para", f"Output error e{n} = −∂{L}/∂{top.a.name} = {show(split)}; both "
+                           "heuristics pass their own errors down, as the seeds do."))
+    for k in range(n - 1, 0, -1):
         layer, nxt = layers[k - 1], layers[k]
-        if nxt.a is None or nxt.a.grad is None or nxt.layout != "xWt" or \
-                np.ndim(nxt.a.grad) != 1:
-            continue
-        e = -_f64(nxt.a.grad)
+        if nxt.layout != "xWt" or nxt.x is not layer.out or nxt.z.grad is None:
+            break
         W = nxt.W.value.astype(np.float64)
-        share = W / W.sum(axis=1, keepdims=True)
-        split = share.T @ e
-        plain = W.T @ e
+        split = (W / W.sum(axis=1, keepdims=True)).T @ split
+        plain = W.T @ plain
         true = -back_error(nxt, _f64(nxt.z.grad))
-        show = d.show
-        blocks.append(("para", f"Layer {k} ← layer {k + 1}: e{k + 1} = "
-                               f"−∂{d.rec.root.name}/∂{nxt.a.name} = {show(e)}"))
-        L, a = d.rec.root.name, layer.out.name
+        a = layer.out.name
+        blocks.append(("para", f"Layer {k} ({a}) ← layer {k + 1}:"))
         lines = [("weight-share split (seed 004):",
                   f"e{k}[q] = Σ_k w[k,q]/Σ_p w[k,p] · e{k + 1}[k] = {show(split)}",
                   rf"e_{{{k}}}[q] = \sum_k \frac{{w[k,q]}}{{\sum_p w[k,p]}}\, e_{{{k + 1}}}[k]"
@@ -268,8 +276,8 @@ def error_split(rep):
                   rf" (-\delta_{{{k + 1}}}) = {_lx(show(true))}")]
         for label, text, latex in lines:
             blocks.append(("math", f"{label} {text}", rf"\text{{{label}}}\quad {latex}"))
-        blocks.append(("para", "The heuristics share the error in proportion to the weights "
-                               "but leave out f'(z) of the layer above (and the split also "
-                               "rescales by the weight sums), so they point the same way only "
-                               "roughly; the chain rule gives the true −∂L/∂a."))
+    blocks.append(("para", "The heuristics share an error in proportion to the weights but "
+                           "leave out the factor f'(z) of every layer above (and the split "
+                           "also rescales by the weight sums), so they only roughly follow "
+                           "the true −∂L/∂a that the chain rule gives."))
     return blocks

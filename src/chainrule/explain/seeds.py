@@ -135,29 +135,33 @@ def seed_004(round=None, verify=False, lr=0.5):
 
 
 def _several_hidden(verify):
-    """Seed 004's C, D → E, F → G, H network: its weight-share split of the error (LossE =
-    0.4 LossG when w_eg/(w_eg + w_fg) = 0.4) next to the true gradient."""
+    """Seed 004's network x → C, D → E, F → G, H: its weight-share split of the error
+    (LossE = w_eg/(w_eg + w_fg)·LossG + w_eh/(w_eh + w_fh)·LossH, and on to C, D) next to the
+    true gradient."""
     cr = _cr()
     from .. import nn
+    f = cr.float64
+    cd, ef, gh = (nn.Linear(2, 2, dtype=f) for _ in range(3))
     with cr.no_grad():
-        net = nn.Sequential(nn.Linear(2, 2, dtype=cr.float64), nn.Sigmoid(),
-                            nn.Linear(2, 2, dtype=cr.float64), nn.Sigmoid())
-        net[0].weight.copy_(_t([[0.5, 0.3], [0.2, 0.6]]))   # rows: E, F; columns: C, D
-        net[0].bias.copy_(_t([0.1, -0.1]))
-        net[2].weight.copy_(_t([[0.2, 0.3], [0.6, 0.4]]))   # rows: G, H; columns: E, F
-        net[2].bias.copy_(_t([0.0, 0.1]))
-    for p, name in zip(net.parameters(), ("W_EF", "b_EF", "W_GH", "b_GH")):
-        p.name = name
-    cd = _t([0.9, 0.4], "y_CD")
-    target = _t([1.0, 0.0], "t")
-    out = net(cd)
-    loss = _named(((out - target) ** 2).sum() * 0.5, "Loss")
+        for layer, w, b in ((cd, [[0.4, 0.1], [0.3, 0.7]], [0.0, 0.1]),
+                            (ef, [[0.5, 0.3], [0.2, 0.6]], [0.1, -0.1]),    # rows E, F; cols C, D
+                            (gh, [[0.2, 0.3], [0.6, 0.4]], [0.0, 0.1])):    # rows G, H; cols E, F
+            layer.weight.copy_(_t(w))
+            layer.bias.copy_(_t(b))
+    for layer, tag in ((cd, "CD"), (ef, "EF"), (gh, "GH")):
+        layer.weight.name, layer.bias.name = f"W_{tag}", f"b_{tag}"
+    x, target = _t([1.0, 0.5], "x"), _t([1.0, 0.0], "t")
+    y_cd = _named(cd(x).sigmoid(), "y_CD")
+    y_ef = _named(ef(y_cd).sigmoid(), "y_EF")
+    y_gh = _named(gh(y_ef).sigmoid(), "y_GH")
+    loss = _named(((y_gh - target) ** 2).sum() * 0.5, "Loss")
     rep = explain(loss, verify=verify)
     from .layers import error_split
-    note = [("para", "Hidden layer E, F takes the outputs y_CD of neurons C, D; output G, H. "
-                     "w_eg/(w_eg + w_fg) = 0.2/(0.2 + 0.3) = 0.4 and 0.6: the seed's "
-                     "LossE = 0.4 LossG, LossF = 0.6 LossG.")]
-    return [("Hidden layer with several neurons (seed 004, C, D → E, F → G, H)", rep),
+    note = [("para", "Rows of W_EF are neurons E, F and its columns C, D; rows of W_GH are G, H "
+                     "and its columns E, F. With w_eg = 0.2 and w_fg = 0.3 the seed's split gives "
+                     "E the share w_eg/(w_eg + w_fg) = 0.4 of G's error and F the share 0.6 "
+                     "(its LossE = 0.4 LossG, LossF = 0.6 LossG).")]
+    return [("Hidden layers with several neurons (seed 004: x → C, D → E, F → G, H)", rep),
             (None, note + error_split(rep))]
 
 
