@@ -12,6 +12,8 @@ from .. import backend, ops
 from ..ops import fused
 from ..errors import DTypeError, DomainError, IndexError_, ShapeError
 from ..tensor import Tensor
+from .loss_ops import bce      # imported here so the registry is complete once nn is loaded
+from .special_ops import erf
 
 # ---------------------------------------------------------------- checks
 
@@ -92,7 +94,6 @@ def gelu(x, approximate="none"):
         return 0.5 * x * (1.0 + inner.tanh())
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    from .special_ops import erf
     return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
 
 
@@ -285,7 +286,6 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _same_shape(input, target, "binary_cross_entropy")
     _check_unit_interval(input, "input", "binary_cross_entropy")
     _check_unit_interval(target, "target", "binary_cross_entropy")
-    from .loss_ops import bce
     loss = bce(input, target)
     if weight is not None:
         loss = loss * _like(weight, input)
