@@ -306,3 +306,23 @@ def test_docstring_examples_run():
     for name in ("chainrule.explain.core",):
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0
+
+
+def test_expand_shows_every_primitive_and_keeps_user_names():
+    from chainrule.explain.seeds import _net_111
+    loss, _ = _net_111()
+    text = str(cr.explain(loss, expand=True, round=2))
+    assert "h8 = h7^2 = 0.21^2 = 0.0441" in text
+    assert "Loss = 0.5 · h8 = 0.5 × 0.0441 = 0.02205" in text
+    assert ("∂Loss/∂w_o = ∂Loss/∂h8 · ∂h8/∂h7 · ∂h7/∂y_o · ∂y_o/∂z_o · ∂z_o/∂h4 · ∂h4/∂w_o = "
+            "0.5 × 0.42 × (-1) × 0.2419 × 1 × 0.57 = -0.02895543") in text
+
+
+def test_flow_lists_parameters_outside_linear_layers():
+    cr.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    loss = (net(cr.randn(2, 1, 6, 6)) ** 2).mean()
+    report = cr.explain(loss).flow()
+    text = str(report)
+    assert "other parameters:" in text and "0.weight" in text and "0.bias" in text
+    assert [f.weight for f in report.layers] == ["3.weight"]

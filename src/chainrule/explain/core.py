@@ -4,7 +4,7 @@ from .derive import Derivation
 
 
 def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
-            retain_graph=False, title=None):
+            expand=False, retain_graph=False, title=None):
     """Run `loss`'s backward pass (filling `.grad` exactly as `loss.backward()` does) and
     return an Explanation: forward values, local derivatives, chain-rule products per
     parameter, the layer view for networks, and (after `.step(lr)`) the update.
@@ -17,6 +17,9 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
                     written. Use float64 tensors to see every digit.
     verify:         check every local derivative against a float64 finite difference (✓/✗).
     digits:         significant digits shown (default 10 for float64, 7 for float32).
+    expand:         every primitive is a step of the derivation (unnamed ones become h1,
+                    h2, …), even when some values are named; by default unnamed primitives
+                    between named values are folded into one factor.
 
     >>> import chainrule as cr
     >>> w = cr.tensor(0.0, dtype=cr.float64, requires_grad=True, name="w")
@@ -38,7 +41,8 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
     for v in rec.values:
         if v.tensor is not None and id(v.tensor) in unrounded:
             v.unrounded = unrounded[id(v.tensor)]
-    rep = Explanation(rec, digits, round, grad_decimals if round is not None else None, title)
+    rep = Explanation(rec, digits, round, grad_decimals if round is not None else None, title,
+                      expand)
     if verify:
         from .verify import verify_record
         verify_record(rec)
@@ -65,7 +69,8 @@ class Explanation:
     'healthy'
     """
 
-    def __init__(self, rec, digits=None, rounding=None, grad_decimals=None, title=None):
+    def __init__(self, rec, digits=None, rounding=None, grad_decimals=None, title=None,
+                 expand=False):
         from .layers import find_layers
         self.rec = rec
         if digits is None:
@@ -76,7 +81,7 @@ class Explanation:
             names[layer.z.index] = f"z{k}"
             if layer.a is not None:
                 names[layer.a.index] = f"a{k}"
-        self.d = Derivation(rec, digits, grad_decimals, names)
+        self.d = Derivation(rec, digits, grad_decimals, names, expand)
         self.d.rounding = rounding
         self.d.grad_decimals = grad_decimals
         self.title = title
@@ -115,7 +120,9 @@ class Explanation:
     def step(self, lr=None, optimizer=None):
         """Take one optimisation step and add it to the derivation: gradient descent with
         learning rate `lr` (p ← p − lr·∂L/∂p, using the gradients as written), or
-        `optimizer.step()`. Returns the Update (also shown by `str(self)`)."""
+        `optimizer.step()` (which uses `.grad`, so in textbook mode prefer `lr=` to continue
+        with the rounded gradients as a hand calculation does). Returns the Update (also shown
+        by `str(self)`)."""
         from . import update
         if (lr is None) == (optimizer is None):
             from ..errors import ChainruleError

@@ -59,7 +59,7 @@ TEXT, LATEX = Style(), LatexStyle()
 class Derivation:
     """Names and formulas over a Record; shared by every renderer."""
 
-    def __init__(self, rec, digits, grad_decimals=None, layer_names=None):
+    def __init__(self, rec, digits, grad_decimals=None, layer_names=None, expand=False):
         self.rec = rec
         self.digits = digits
         self.grad_decimals = grad_decimals
@@ -67,13 +67,13 @@ class Derivation:
         for step in rec.steps:
             for i, v in enumerate(step.inputs):
                 self.consumers.setdefault(v.index, []).append((step, i))
-        self._name(layer_names or {})
+        self._name(layer_names or {}, expand)
 
     # ---- names ----
-    def _name(self, layer_names):
+    def _name(self, layer_names, expand):
         rec = self.rec
         inner_named = any(v.user_named for v in rec.values if not v.is_leaf)
-        self.expanded = not inner_named and not layer_names
+        self.expanded = expand or (not inner_named and not layer_names)
         h = p = 0
         taken = {v.name for v in rec.values if v.name}
         for v in rec.values:

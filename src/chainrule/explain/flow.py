@@ -20,10 +20,11 @@ EXPLODING_RMS = 1e2  # a weight gradient RMS above this is exploding whatever th
 
 class LayerFlow:
     __slots__ = ("index", "label", "act", "grad_rms", "delta_rms", "mean_fprime",
-                 "saturated", "dead", "finite")
+                 "saturated", "dead", "finite", "weight", "bias")
 
     def __init__(self, index, label, act, grad_rms, delta_rms, mean_fprime, saturated, dead,
                  finite):
+        self.weight = self.bias = None
         self.index, self.label, self.act = index, label, act
         self.grad_rms, self.delta_rms = grad_rms, delta_rms
         self.mean_fprime, self.saturated, self.dead, self.finite = (mean_fprime, saturated,
@@ -46,9 +47,12 @@ class FlowReport:
                 lines.append(f"  {f.index}: {f.label:<9}{f.act or '-':<9}"
                              f"{_g(f.grad_rms):>11}{_g(f.delta_rms):>11}"
                              f"{_g(f.mean_fprime):>10}{_pct(f.saturated):>11}{_pct(f.dead):>7}")
-        else:
-            for name, rms in self.params:
-                lines.append(f"  {name:<20} rms ∂L/∂p {_g(rms)}")
+        covered = {f.weight for f in self.layers} | {f.bias for f in self.layers}
+        others = [(n, r) for n, r in self.params if n not in covered]
+        if others and self.layers:
+            lines.append("  other parameters:")
+        for name, rms in others:
+            lines.append(f"  {name:<20} rms ∂L/∂p {_g(rms)}")
         lines.append(f"  verdict: {self.verdict}")
         return "\n".join(lines)
 
@@ -82,8 +86,11 @@ def _layer_flow(k, layer):
             dead = float(np.mean(np.all(z <= 0, axis=0)))
     g = layer.W.grad
     finite = g is not None and bool(np.all(np.isfinite(g)))
-    return LayerFlow(k, layer.label(), act, _rms(g), _rms(layer.z.grad), mean_fp, saturated,
-                     dead, finite)
+    f = LayerFlow(k, layer.label(), act, _rms(g), _rms(layer.z.grad), mean_fp, saturated,
+                  dead, finite)
+    f.weight = layer.W.name
+    f.bias = layer.b.name if layer.b is not None else None
+    return f
 
 
 def diagnose(rep):

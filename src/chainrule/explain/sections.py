@@ -116,8 +116,12 @@ def local_table(d, verify):
         rows.append(((f_t, ";  ".join(cells_t)), (f_l, r",\quad ".join(cells_l))))
     blocks.append(("table", ("function", "local derivatives"), rows))
     if verify:
-        blocks.append(("para", "✓ / ✗: each local derivative rule checked against a float64 "
-                               "central finite difference at this node's input values."))
+        note = ("✓ / ✗: each local derivative rule checked against a float64 central finite "
+                "difference at this node's input values")
+        if d.rounding is not None:
+            note += (" (with the unrounded function values, so a rule is judged, not the "
+                     "rounding)")
+        blocks.append(("para", note + "."))
     return blocks
 
 
