@@ -171,6 +171,17 @@ def test_grad_modes_as_decorators_restore_on_error():
         assert tracked(x).requires_grad
     assert frozen.__name__ == "frozen"
 
+    @cr.no_grad                 # bare, without the call (PyTorch allows both)
+    def bare(t):
+        return t * 2
+
+    @cr.enable_grad
+    def bare_tracked(t):
+        return t * 2
+    assert not bare(x).requires_grad and bare.__name__ == "bare"
+    with cr.no_grad():
+        assert bare_tracked(x).requires_grad
+
 
 def test_detach_cuts_the_graph_and_shares_values():
     x = f64([1.0, 2.0])

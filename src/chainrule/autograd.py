@@ -68,14 +68,24 @@ class no_grad(set_grad_enabled):
     False
     """
 
-    def __init__(self):
+    def __new__(cls, fn=None):
+        if fn is not None:          # bare @cr.no_grad, as PyTorch allows
+            return set_grad_enabled(False)(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
         super().__init__(False)
 
 
 class enable_grad(set_grad_enabled):
     """Record the graph inside the block, even within `no_grad`."""
 
-    def __init__(self):
+    def __new__(cls, fn=None):
+        if fn is not None:          # bare @cr.enable_grad
+            return set_grad_enabled(True)(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
         super().__init__(True)
 
 
