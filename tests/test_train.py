@@ -205,6 +205,8 @@ def test_cli_other_dataset_and_bad_options(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
     assert main(["--hidden", "abc"]) == 2
     assert "--hidden" in capsys.readouterr().err
+    assert main(["--resume", "--out", str(tmp_path / "none"), "--no-progress"]) == 1
+    assert "no checkpoint at" in capsys.readouterr().err
 
 
 # ----- the examples (short runs; the full runs are measured in the closing notes) -----

@@ -207,6 +207,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
     """
     run = _Run(model, loss_fn, optimizer, train_loader, val_loader, scheduler, checkpoint_dir,
                early_stopping, metrics, progress, flow_report, clip_grad_norm, on_nonfinite)
+    if resume is True and checkpoint_dir is None:
+        raise ValueError("fit(resume=True) resumes from checkpoint_dir/last.safetensors; pass "
+                         "checkpoint_dir=, or resume=<path of a checkpoint>")
     if resume:
         run.restore(os.path.join(checkpoint_dir, LAST) if resume is True else resume)
     run.last_good = run.state(copy=True)

@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+from .errors import ChainruleError
+
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop",
               "adagrad": "Adagrad"}
 DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.1, "rmsprop": 1e-3, "adagrad": 0.05}
@@ -64,7 +66,7 @@ def main(argv=None):
     try:
         with _blas_threads(args.blas_threads):
             return _train(args, hidden, out)
-    except ImportError as exc:  # a data set's package is missing: say which one
+    except (ImportError, ChainruleError) as exc:  # a missing package, a bad checkpoint, ...
         print(f"chainrule train: {exc}", file=sys.stderr)
         return 1
 
