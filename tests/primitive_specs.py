@@ -383,12 +383,37 @@ def _xent_grad_samples():
                    lambda t, x, r=r: torch_grad(t, x, r)) for r in ("mean", "none")]
 
 
+def _pool_samples():
+    """Non-overlapping max-pooling (the fused primitive's case), odd sizes floor as in torch."""
+    return [Sample(f"max_pool2d {k}x{k} on {s}", (distinct(*s),),
+                   lambda x, k=k: F.max_pool2d(x, k),
+                   lambda t, x, k=k: t.nn.functional.max_pool2d(x, k))
+            for k, s in [(2, (2, 3, 4, 4)), (2, (1, 2, 5, 7)), (3, (2, 6, 6))]]
+
+
+def _pool_scatter_samples():
+    """max_pool2d's VJP is itself a primitive; reached as the gradient of the pool."""
+    x0 = distinct(1, 2, 4, 6)
+
+    def torch_fn(t, g):
+        x = t.tensor(x0, requires_grad=True)
+        return t.autograd.grad(t.nn.functional.max_pool2d(x, 2), x, g, create_graph=True)[0]
+    return [Sample("d pool/dx as a function of g", (anyval(1, 2, 2, 3),),
+                   lambda g: _pool_grad(x0, g), torch_fn)]
+
+
+def _pool_grad(x0, g):
+    x = cr.tensor(x0, requires_grad=True)
+    return cr.autograd.grad(F.max_pool2d(x, 2), x, grad_outputs=g, create_graph=True)[0]
+
+
 def _fused_specs():
     """Only for the fused primitives that are registered (ops/fused.py may come and go)."""
     labels, targets = _xent_samples()
     table = {"linear": _linear_samples, "softmax_cross_entropy": lambda: labels,
              "softmax_cross_entropy_probs": lambda: targets,
-             "softmax_cross_entropy_grad": _xent_grad_samples}
+             "softmax_cross_entropy_grad": _xent_grad_samples,
+             "max_pool2d": _pool_samples, "max_pool2d_scatter": _pool_scatter_samples}
     return {name: Spec(make()) for name, make in table.items() if name in cr.ops.REGISTRY}
 
 

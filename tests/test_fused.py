@@ -117,3 +117,21 @@ def test_matches_torch_in_an_mlp_step():
                                tps[3]), torch.tensor(y)).backward()
     for p, tp in zip(ps, tps):
         np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_max_pool_ties_and_layout_match_torch():
+    """Ties (ReLU zeros) send the gradient to the window's first largest entry, as in
+    PyTorch, also for a channels-last input (a convolution's output) and odd sizes."""
+    torch = pytest.importorskip("torch", reason="torch is not installed: the parity check "
+                                                "needs it (pip install torch)")
+    a = np.maximum(np.random.default_rng(7).normal(size=(2, 5, 7, 3)), 0).transpose(0, 3, 1, 2)
+    x = cr.tensor(a, requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    assert "max_pool2d" in {n.prim.name for n in cr.autograd.toposort([out._node])}
+    w = np.random.default_rng(8).uniform(0.5, 1.5, out.shape)
+    (out * cr.tensor(w)).sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    tout = torch.nn.functional.max_pool2d(tx, 2)
+    (tout * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
-from ..ops import where
+from ..ops import fused, where
 from ..ops.registry import Primitive, apply, as_tensor
 from ..tensor import Tensor
 
@@ -175,6 +175,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     if ceil_mode:
         raise NotImplementedError("max_pool2d: ceil_mode=True is not supported; pad instead")
     x, unbatched = _batched(x, "max_pool2d")
+    k = _pair(kernel_size, "kernel_size")
+    if (k[0] == k[1] <= min(x.shape[2:]) and stride in (None, kernel_size, k)
+            and _pair(padding, "padding") == (0, 0) and _pair(dilation, "dilation") == (1, 1)):
+        out = fused.max_pool2d(x, k[0])   # one primitive, measured faster (bench/NOTES.md)
+        return out.squeeze(0) if unbatched else out
     cols = _pool_windows(x, kernel_size, stride, padding, dilation, -np.inf, "max_pool2d")[0]
     n, oh, ow, c, kh, kw = cols.shape
     cols = cols.reshape(n, oh, ow, c, kh * kw)

@@ -184,3 +184,77 @@ def softmax_cross_entropy_probs(x, target, axis=1, reduction="mean"):
     x = as_tensor(x)
     return apply(SOFTMAX_XENT_PROBS, (x, as_tensor(target, x)), axis=axis % x.ndim,
                  reduction=reduction)
+
+
+# ---------------------------------------------------------------- max-pool
+
+def _window_entries(x, k):
+    """The k·k strided views x[:, :, i::k, j::k] (cropped to whole windows), in row-major
+    window order: NumPy's multi-axis max over a reshaped view is ~15× slower than this."""
+    x = np.ascontiguousarray(x)   # a channels-last x (a conv's output) is slow to stride over
+    oh, ow = x.shape[2] // k, x.shape[3] // k
+    for i in range(k):
+        for j in range(k):
+            yield i * k + j, x[:, :, i:i + oh * k:k, j:j + ow * k:k]
+
+
+def _pool_index(x, k):
+    """For each k×k window (stride k, no padding) of x (N, C, H, W): the flat position in
+    H·W of its first largest entry (PyTorch's choice at ties), shaped (N, C, oh, ow)."""
+    best, pos = None, None
+    for p, view in _window_entries(x, k):
+        if best is None:
+            best, pos = view.copy(), np.zeros(view.shape, dtype=np.int16)
+            continue
+        better = view > best            # strictly: the first largest entry keeps the gradient
+        np.maximum(best, view, out=best)
+        np.copyto(pos, p, where=better)
+    oh, ow = pos.shape[2:]
+    w = x.shape[3]
+    row, col = np.divmod(pos, np.int16(k))
+    return (np.arange(oh)[:, None] * k + row) * w + (np.arange(ow) * k + col)
+
+
+def _pool_forward(x, kernel):
+    out = None
+    for _, view in _window_entries(x, kernel):
+        out = view.copy() if out is None else np.maximum(out, view, out=out)
+    return out
+
+
+def _pool_rule(g, y, x, kernel):
+    return apply(POOL_SCATTER, (g,), index=_pool_index(x.data, kernel), shape=x.shape)
+
+
+def _scatter_forward(g, index, shape):
+    n, c = shape[:2]
+    out = np.zeros((n, c, shape[2] * shape[3]), dtype=g.dtype)
+    np.put_along_axis(out, index.reshape(n, c, -1), g.reshape(n, c, -1), axis=2)
+    return out.reshape(shape)
+
+
+def _gather(v, index):
+    n, c = index.shape[:2]
+    flat = v.reshape(n, c, -1)
+    return flat[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], index]
+
+
+MAX_POOL = Primitive(
+    "max_pool2d", _pool_forward, [_pool_rule], "max of each k×k window",
+    ["1 at the window's first largest entry, 0 elsewhere"],
+    "x must be (N, C, H, W) with H and W at least the kernel size.")
+POOL_SCATTER = Primitive(
+    "max_pool2d_scatter", _scatter_forward,
+    [lambda g, y, v, index, shape: _gather(g, index)],
+    "zeros with each window's value put at its largest entry", ["1 at that entry"])
+
+
+def max_pool2d(x, kernel):
+    """Max-pooling over non-overlapping kernel×kernel windows (stride = kernel, no padding,
+    PyTorch's floor for sizes that do not divide) as one primitive.
+
+    >>> import chainrule as cr
+    >>> max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).reshape(-1).tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
+    return apply(MAX_POOL, (as_tensor(x),), kernel=int(kernel))
