@@ -65,6 +65,7 @@ OPTIMIZERS = {
     "adam_betas_eps": lambda m, p: m.Adam(p, lr=0.05, betas=(0.8, 0.95), eps=1e-3),
     "adam_amsgrad": lambda m, p: m.Adam(p, lr=0.05, amsgrad=True),
     "adam_wd": lambda m, p: m.Adam(p, lr=0.05, weight_decay=0.1),
+    "adam_maximize": lambda m, p: m.Adam(p, lr=0.002, maximize=True),
     "adamw": lambda m, p: m.AdamW(p, lr=0.05),
     "adamw_amsgrad_wd": lambda m, p: m.AdamW(p, lr=0.05, weight_decay=0.3, amsgrad=True),
     "rmsprop": lambda m, p: m.RMSprop(p, lr=0.01),
@@ -74,6 +75,8 @@ OPTIMIZERS = {
     "adagrad": lambda m, p: m.Adagrad(p, lr=0.1),
     "adagrad_decay_wd": lambda m, p: m.Adagrad(p, lr=0.1, lr_decay=0.05, weight_decay=0.1),
     "adagrad_init_acc": lambda m, p: m.Adagrad(p, lr=0.1, initial_accumulator_value=0.5),
+    "adagrad_eps_maximize": lambda m, p: m.Adagrad(p, lr=0.002, eps=1e-3, maximize=True),
+    "rmsprop_maximize": lambda m, p: m.RMSprop(p, lr=0.001, maximize=True),
     "param_groups": lambda m, p: m.SGD([{"params": [p[0]], "lr": 0.02},
                                         {"params": [p[1]], "momentum": 0.9}], lr=0.05),
 }
