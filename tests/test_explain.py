@@ -285,7 +285,7 @@ def test_examples_run(script, expect, capsys, monkeypatch, tmp_path):
 def test_blocks_render_consistently():
     blocks = [("title", "T"), ("para", "p"), ("math", "a = 1", "a = 1"),
               ("table", ("function", "local derivatives"), [(("f", "d"), ("f", "d"))])]
-    assert render.text(blocks) == "T\n=\np\n  a = 1\n  f | d\n"
+    assert render.text(blocks) == "T\n=\n\np\n  a = 1\n  f | d\n"
     assert render.markdown(blocks).startswith("## T\n\np\n\n$$a = 1$$")
 
 

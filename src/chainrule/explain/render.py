@@ -11,12 +11,14 @@ def text(blocks):
     for b in blocks:
         kind = b[0]
         if kind in UNDERLINE:
-            if out:
+            if out and out[-1]:
                 out.append("")
             if kind == "chapter":
                 out.append("=" * len(b[1]))
             out.append(b[1])
             out.append(UNDERLINE[kind] * len(b[1]))
+            if kind != "heading":
+                out.append("")
         elif kind == "para":
             out.append(b[1])
         elif kind == "math":
