@@ -346,8 +346,12 @@ class _Run:
     def backward(self, loss, last):
         if self.flow_report and last:
             from . import explain
-            rep = explain(loss)
-            print(rep.flow())
+            rep = explain(loss)  # runs the real backward pass and fills .grad
+            if self.progress:  # above the progress bar, not through it
+                from tqdm.auto import tqdm
+                tqdm.write(str(rep.flow()), file=sys.stdout)
+            else:
+                print(rep.flow())
         else:
             loss.backward()
 
