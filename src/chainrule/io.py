@@ -188,7 +188,11 @@ def _read(path):
 
 def _read_header(path):
     """Parse and check the safetensors header ourselves, to name what is wrong precisely."""
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise CheckpointError(f"load: expected a file path (str or os.PathLike), got "
+                              f"{type(path).__name__} {path!r}"[:200]) from None
     try:
         with open(path, "rb") as f:
             blob = f.read()

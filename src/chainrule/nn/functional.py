@@ -316,7 +316,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 def _class_layout(input, target, op):
     """Flatten (N, C, d1, ...) scores to (M, C) and integer labels to (M,)."""
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.data if isinstance(target, Tensor) else backend.to_array(target)
     if t.dtype.kind not in "iu":
         raise DTypeError(
             f"{op}: class-label targets must be integers, got dtype {t.dtype} with shape "
@@ -414,7 +414,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got "
                          f"{label_smoothing}")
     axis = 0 if input.ndim == 1 else 1
-    tdata = target.data if isinstance(target, Tensor) else np.asarray(target)
+    tdata = target.data if isinstance(target, Tensor) else backend.to_array(target)
     plain = weight is None and label_smoothing == 0 and reduction in ("mean", "sum", "none")
     if tdata.dtype.kind == "f" and tuple(tdata.shape) == tuple(input.shape):
         if plain:   # one fused primitive: measured faster (bench/NOTES.md)

@@ -12,6 +12,11 @@ from .parameter import Parameter
 def empty_parameter(shape, dtype=None):
     """An uninitialised Parameter of the default (or given) floating dtype."""
     dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+    for n in shape:  # sizes come from the user's layer arguments: say plainly what is wrong
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            error = ShapeError if isinstance(n, (int, np.integer)) else DTypeError
+            raise error(f"layer size {n!r} (parameter shape {tuple(shape)!r}) must be a "
+                        "positive int, e.g. nn.Linear(784, 128).")
     return Parameter(np.zeros(shape, dtype=dtype))
 
 

@@ -7,6 +7,7 @@ in its tree (`_qualname`, e.g. "2" or "encoder.fc1"), so layer errors can say
 "Sequential.2 (Linear 128->10) got input with 64 features".
 """
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -280,6 +281,10 @@ class Module:
         Raises CheckpointError listing every missing, unexpected and mis-shaped key at once
         (missing/unexpected are allowed with strict=False). Returns (missing, unexpected).
         """
+        if not isinstance(state_dict, Mapping):
+            raise CheckpointError(f"load_state_dict into {type(self).__name__}: expected a "
+                                  f"mapping of names to tensors, got {type(state_dict).__name__}"
+                                  "; pass model.state_dict() or cr.load(path).")
         targets = self._state_targets()
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
@@ -297,7 +302,7 @@ class Module:
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
+            problems.append("unexpected keys: " + ", ".join(map(str, unexpected)))
         if problems:
             raise CheckpointError(
                 f"load_state_dict into {type(self).__name__}: " + " | ".join(problems) +

@@ -8,7 +8,7 @@ everywhere), so they are wrapped as plain arrays.
 import numpy as np
 
 from .. import backend
-from ..errors import ChainruleError, DTypeError
+from ..errors import ChainruleError, DTypeError, ShapeError
 from ..tensor import Tensor
 from .registry import Primitive, apply, as_tensor, lift_pair
 
@@ -209,11 +209,19 @@ def _clip_by_tensors(x, lo, hi):
     out = x
     if lo is not None:
         lo = as_tensor(lo, x)
-        out = where(out.data < lo.data, lo, out)
+        out = where(_bound_mask(np.less, out, lo), lo, out)
     if hi is not None:
         hi = as_tensor(hi, x)
-        out = where(out.data > hi.data, hi, out)
+        out = where(_bound_mask(np.greater, out, hi), hi, out)
     return out
+
+
+def _bound_mask(compare, x, bound):
+    try:
+        return compare(x.data, bound.data)
+    except ValueError as exc:
+        raise ShapeError(f"clip: a bound of shape {bound.shape} {bound.dtype} beside an input "
+                         f"of shape {x.shape} {x.dtype}: {exc}. {BROADCAST_HINT}") from exc
 
 
 def where(cond, a, b):
@@ -238,7 +246,7 @@ def cast(x, dtype):
     x = as_tensor(x)
     try:
         dtype = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise DTypeError(f"cast: {dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
                          "cr.int64 or another NumPy dtype.") from exc
     if dtype.kind != "f":   # integers and bools have no gradient: the result leaves the graph

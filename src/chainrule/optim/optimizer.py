@@ -188,7 +188,7 @@ def _as_groups(params, name):
                              "model.parameters() or [w, b]), got a single Tensor; wrap it in a list")
     if isinstance(params, dict):
         params = [params]
-    params = list(params) if params is not None else []
+    params = _listed(params, name)
     if not params:
         raise OptimizerError(
             f"{name} got an empty parameter list: nothing to optimize. Did the model register "
@@ -199,10 +199,20 @@ def _as_groups(params, name):
     return [{"params": params}]
 
 
+def _listed(params, name):
+    if params is None:
+        return []
+    try:
+        return list(params)
+    except TypeError:
+        raise OptimizerError(f"{name}: params should be an iterable of Tensors (e.g. "
+                             f"model.parameters() or [w, b]), got {type(params).__name__}") from None
+
+
 def _param_list(params, name):
     if isinstance(params, Tensor):
         params = [params]
-    params = list(params) if params is not None else []
+    params = _listed(params, name)
     if not params:
         raise OptimizerError(f"{name}: a parameter group has no parameters")
     for i, p in enumerate(params):
