@@ -230,9 +230,6 @@ class Derivation:
             text = to_times(text, style)
         return text, value
 
-    def factor_values(self, a, b):
-        """The numeric products along each sub-path (for 'a × b × c' displays)."""
-        return [[float(s.local[i].reshape(())) for s, i in path] for path in self.segments(a, b)]
 
     # ---- chain rule per parameter ----
     def stop_paths(self, param):

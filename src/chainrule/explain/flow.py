@@ -135,8 +135,9 @@ def _verdict(layers, params):
                              f"saturated ({f.act}'(z) < {SATURATED}); gradients through it "
                              "are nearly zero — normalise the inputs, use smaller initial "
                              "weights, or switch to ReLU.")
-    span = "" if ratio is None or len(layers) == 1 else (f" (layer 1's weight gradient is {_fold(ratio)} layer "
-                                     f"{last.index}'s)")
+    span = ""
+    if ratio is not None and len(layers) > 1:
+        span = f" (layer 1's weight gradient is {_fold(ratio)} layer {last.index}'s)"
     return "healthy", f"gradients reach every layer at similar sizes{span}."
 
 

@@ -101,8 +101,6 @@ def _nested(arr, digits):
     return "[" + ", ".join(_nested(a, digits) for a in arr) + "]"
 
 
-def is_scalar(arr):
-    return np.asarray(arr).size == 1
 
 
 ATOM = 9
@@ -110,11 +108,6 @@ ATOM = 9
 PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
 
 
-def paren(expr):
-    """Parenthesise a compound operand (`a - b`, `-3`) unless it already is one unit."""
-    if re.fullmatch(r"[A-Za-z_\\][A-Za-z_0-9.{}\\]*|\d+(\.\d+)?(e-?\d+)?", expr):
-        return expr
-    return f"({expr})"
 
 
 def _needs_paren(prim, var, prec, template, start, end, forward, text=""):
@@ -217,13 +210,8 @@ def latex_name(name):
     return rf"\text{{{safe}}}"
 
 
-def latex_text(text):
-    """Plain derivation text (formulas written by `fill`) as LaTeX."""
-    return latex_template(text)
 
 
-def dfrac_text(top, bottom):
-    return f"∂{top}/∂{bottom}"
 
 
 def dfrac_latex(top, bottom):
