@@ -327,3 +327,16 @@ def test_flow_lists_parameters_outside_linear_layers():
     text = str(report)
     assert "other parameters:" in text and "0.weight" in text and "0.bias" in text
     assert [f.weight for f in report.layers] == ["3.weight"]
+
+
+def test_bad_arguments_and_vector_outputs():
+    w = cr.tensor([1.0, 2.0], requires_grad=True, name="w")
+    with pytest.raises(ChainruleError, match="expected the loss Tensor"):
+        cr.explain(3.0)
+    with pytest.raises(ChainruleError, match="round=-1 must be an integer"):
+        cr.explain((w * w).sum(), round=-1)
+    with pytest.raises(GraphError, match="gradient="):
+        cr.explain(w * w)
+    rep = cr.explain(w * w, gradient=cr.tensor([1.0, 0.5]))
+    np.testing.assert_allclose(w.grad.data, [2.0, 2.0])
+    assert "shape (2,)" in str(rep)

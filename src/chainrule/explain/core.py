@@ -1,10 +1,12 @@
 """`explain(loss)`: run the real backward pass and keep a derivation of it."""
+import numbers
+
 from . import fmt, record, render, sections
 from .derive import Derivation
 
 
 def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
-            expand=False, retain_graph=False, title=None):
+            expand=False, gradient=None, retain_graph=False, title=None):
     """Run `loss`'s backward pass (filling `.grad` exactly as `loss.backward()` does) and
     return an Explanation: forward values, local derivatives, chain-rule products per
     parameter, the layer view for networks, and (after `.step(lr)`) the update.
@@ -17,6 +19,8 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
                     written. Use float64 tensors to see every digit.
     verify:         check every local derivative against a float64 finite difference (✓/✗).
     digits:         significant digits shown (default 10 for float64, 7 for float32).
+    gradient:       for a non-scalar output, the vector of the vector-Jacobian product (as
+                    in `loss.backward(gradient)`).
     expand:         every primitive is a step of the derivation (unnamed ones become h1,
                     h2, …), even when some values are named; by default unnamed primitives
                     between named values are folded into one factor.
@@ -31,13 +35,14 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
     >>> print(rep.chain_text().strip())
     ∂h5/∂w = ∂h5/∂h4 · ∂h4/∂h3 · ∂h3/∂h2 · ∂h2/∂h1 · ∂h1/∂w = -0.25 × 1 × 1 × (-1) × 1 = 0.25
     """
+    _check_args(loss, round, digits)
     unrounded = {}
     target = loss
     if round is not None:
         target, unrounded = record.replay_rounded(loss, int(round))
         if grad_decimals is None:
             grad_decimals = 4 * int(round)
-    rec = record.run(target, retain_graph=retain_graph)
+    rec = record.run(target, gradient, retain_graph=retain_graph)
     for v in rec.values:
         if v.tensor is not None and id(v.tensor) in unrounded:
             v.unrounded = unrounded[id(v.tensor)]
@@ -48,6 +53,19 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
         verify_record(rec)
         rep.verified = True
     return rep
+
+
+def _check_args(loss, round, digits):
+    from ..errors import ChainruleError
+    from ..tensor import Tensor
+    if not isinstance(loss, Tensor):
+        raise ChainruleError(f"explain: expected the loss Tensor, got {type(loss).__name__}; "
+                             "pass the tensor you would call .backward() on.")
+    for name, value, low in (("round", round, 0), ("digits", digits, 1)):
+        if value is not None and (not isinstance(value, numbers.Integral)
+                                  or isinstance(value, bool) or value < low):
+            raise ChainruleError(f"explain: {name}={value!r} must be an integer ≥ {low} "
+                                 f"(e.g. round=2 for the seeds' two decimals).")
 
 
 class Explanation:

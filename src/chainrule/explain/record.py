@@ -194,13 +194,14 @@ def _add(prev, g):
     return g if prev is None else prev + g
 
 
-def run(root, retain_graph=False):
+def run(root, gradient=None, retain_graph=False):
     """Build the record of `root`, then run the real backward pass while observing it."""
     rec = build(root)
     observer = _Observer(rec)
     autograd._observers.append(observer)
     try:
-        autograd.run_backward([root], None, retain_graph, False)
+        autograd.run_backward([root], None if gradient is None else [gradient], retain_graph,
+                              False)
     finally:
         autograd._observers.remove(observer)
     return rec
