@@ -55,13 +55,15 @@ class Graph:
                  '  node [fontname="Helvetica", fontsize=11];',
                  '  edge [color="#555555"];']
         for v in rep.rec.values:
-            if v.is_leaf and v.name is None:
-                label = d.num(v.value) if v.scalar else "const"
-                lines.append(f'  v{v.index} [label="{_esc(label)}", shape=plaintext];')
-                continue
-            lines.append(f"  v{v.index} [{_node_attrs(d, v, v.index in values)}];")
-        for step in rep.rec.steps:
+            if not (v.is_leaf and v.name is None):
+                lines.append(f"  v{v.index} [{_node_attrs(d, v, v.index in values)}];")
+        for k, step in enumerate(rep.rec.steps):
             for i, v in enumerate(step.inputs):
+                if v.is_leaf and v.name is None:   # a constant: drawn at each use
+                    label = d.num(v.value) if v.scalar else "const"
+                    lines.append(f'  c{k}_{i} [label="{_esc(label)}", shape=plaintext];')
+                    lines.append(f"  c{k}_{i} -> v{step.out.index};")
+                    continue
                 attrs = []
                 local = step.local[i]
                 if local is not None and local.size == 1 and v.name is not None:
