@@ -79,7 +79,8 @@ class Explanation:
     >>> rep = cr.explain(y, round=2)          # textbook mode: σ(0.6) is written 0.65
     >>> rep.value("y"), rep.written_grad("w")
     (0.65, 0.455)
-    >>> print(rep.step(lr=0.1).lines[0].text(rep.d))
+    >>> print(rep.step(lr=0.1))
+    Gradient descent with learning rate η = 0.1: new value = old value − η × gradient.
     w(1) = w(0) − η · ∂y/∂w = 0.3 − 0.1 × 0.455 = 0.2545
     >>> rep.graph(highlight="w").dot.splitlines()[0]
     'digraph chainrule {'

@@ -49,8 +49,12 @@ def _latex_value(t):
 class Update:
     """What one optimisation step did; `lines` holds one UpdateLine per parameter."""
 
-    def __init__(self, lr, optimizer, lines, iteration):
+    def __init__(self, lr, optimizer, lines, iteration, derivation=None):
         self.lr, self.optimizer, self.lines, self.iteration = lr, optimizer, lines, iteration
+        self.d = derivation
+
+    def __str__(self):
+        return "\n".join([self.describe()] + [line.text(self.d) for line in self.lines])
 
     def describe(self):
         if self.optimizer is not None:
@@ -75,7 +79,7 @@ def sgd_step(d, lr, iteration=0):
             np.copyto(t.data, new.astype(t.data.dtype), casting="same_kind")
             t._version += 1
             lines.append(UpdateLine(v.name, old, g, np.array(t.data, np.float64), lr, iteration))
-    return Update(lr, None, lines, iteration)
+    return Update(lr, None, lines, iteration, d)
 
 
 def optimizer_step(d, optimizer, iteration=0):
@@ -88,7 +92,7 @@ def optimizer_step(d, optimizer, iteration=0):
     lines = [UpdateLine(v.name, old, d.gvalue(v.grad) if v.grad is not None else 0.0,
                         np.array(v.tensor.data, np.float64), lr, iteration)
              for v, old in zip(params, olds)]
-    return Update(lr, optimizer if lr is None else None, lines, iteration)
+    return Update(lr, optimizer if lr is None else None, lines, iteration, d)
 
 
 def _plain_sgd_lr(opt):
