@@ -127,6 +127,9 @@ def test_verify_marks_a_wrong_rule():
     z = y.exp()
     z.name = "z"
     text = str(cr.explain(z, verify=True))
+    # explain reports what the engine did (here with the wrong rule), it does not redo it
+    assert w.grad.item() == pytest.approx(np.exp(2.25) * 4.5)
+    assert f"∂z/∂w = ∂z/∂y · ∂y/∂w = 9.487735836 × 4.5 = {w.grad.item():.10g}" in text
     assert "∂y/∂w = 3w (wrong: should be 2w) = 4.5 ✗ rule 4.5 vs finite difference 3" in text \
         or "∂y/∂w = 3w (wrong: should be 2w) = 3 × 1.5 (wrong: should be 2 × 1.5) = 4.5 ✗ " \
            "rule 4.5 vs finite difference 3" in text
