@@ -7,6 +7,8 @@ A block is one of
     ("table", header, rows)                     rows of (text cells, latex cells)
 so the plain-text and Markdown outputs cannot drift apart: they format the same blocks.
 """
+import numpy as np
+
 from . import fmt
 from .derive import LATEX, TEXT
 
@@ -20,6 +22,9 @@ def header(d, title):
                     f"rounded to {d.rounding} decimals before it is used, sums and products of "
                     f"rounded numbers stay exact, and gradients are written to "
                     f"{d.grad_decimals} decimals")
+        if rec.root.value.dtype != np.float64:
+            mode.append(f"the values are {rec.root.value.dtype}, so the last digits carry "
+                        "rounding noise: use dtype=cr.float64 for a hand calculation's digits")
     if rec.root.value.size != 1:
         mode.append(f"output {rec.root.name} has shape {rec.root.value.shape}")
     if mode:
