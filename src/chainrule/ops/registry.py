@@ -17,14 +17,17 @@ Format of a registry entry (one `Primitive(...)` call per primitive, in the ops 
 
 Conventions at non-differentiable points follow PyTorch and are written at each rule as NOTE.
 """
+import itertools
+
 import numpy as np
 
 from .. import backend
-from ..autograd import Node, grad_mode
+from ..autograd import FREEZE_EVERY, Node, grad_mode, graph_gc
 from ..errors import ShapeError
 from ..tensor import Tensor
 
 _wrap = Tensor._wrap
+_recorded = itertools.count(1)   # nodes recorded, for autograd.graph_gc
 
 REGISTRY = {}
 
@@ -76,6 +79,8 @@ def apply(prim, inputs, **params):
     if needs and grad_mode.enabled:
         result.requires_grad = True
         node = result._node = Node(prim, inputs, params, result.data)
+        if not next(_recorded) % FREEZE_EVERY:
+            graph_gc.recorded()
         if node_hooks:
             for hook in node_hooks:
                 hook(node)
