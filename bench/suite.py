@@ -4,10 +4,9 @@ import os
 import platform
 import time
 
-from . import chain, cnn, mlp, overhead, startup
+from . import CASES, chain, cnn, mlp, overhead, startup
 from .common import fmt_time, load_torch, numpy_threads, write_json
 
-CASES = ("mlp", "cnn", "overhead", "chain", "startup")
 MIB = 2 ** 20
 
 
