@@ -29,14 +29,15 @@ def load_torch(threads):
     return torch
 
 
-def time_interleaved(fns, repeats, rounds=3):
+def time_interleaved(fns, repeats, rounds=None):
     """Median seconds per call of each function in `fns` (name -> callable).
 
-    The functions take turns in `rounds` blocks, so drift on a shared, noisy machine hits them
-    all alike and the ratios between them hold even when absolute times wander. Each block
-    starts with an untimed call: a library's thread pool may still be spinning from the
-    previous block (OpenMP and OpenBLAS threads busy-wait after a call) and would otherwise
-    slow the next library's first calls."""
+    The functions take turns in `rounds` blocks (default: one per 3 timed calls), so drift
+    on a shared, noisy machine hits them all alike and the ratios between them hold even when
+    absolute times wander. Each block starts with two untimed calls: a library's thread pool
+    may still be spinning from the previous block (OpenMP and OpenBLAS threads busy-wait
+    after a call) and would otherwise slow the next library's first calls."""
+    rounds = rounds or max(3, repeats // 3)
     per_round = max(1, -(-repeats // rounds))
     samples = {name: [] for name in fns}
     for _ in range(rounds):

@@ -5,7 +5,6 @@ steps (case 1's 784-512-512-10, batch 256) with each implementation.
 Run as a worker: `python -m bench.startup rss <numpy|chainrule|torch> <threads>` prints the
 peak RSS in bytes."""
 import os
-import statistics
 import subprocess
 import sys
 
@@ -20,11 +19,15 @@ def _python(code_or_args, env_threads=None):
     return out.stdout.strip().splitlines()[-1]
 
 
-def import_time(module, repeats=5):
-    """Median seconds `import module` takes in a fresh interpreter."""
-    code = ("import time; t = time.perf_counter(); import {m}; "
-            "print(time.perf_counter() - t)").format(m=module)
-    return statistics.median(float(_python(code)) for _ in range(repeats))
+def import_times(modules, repeats=7):
+    """Seconds `import module` takes in a fresh interpreter, for each module: the fastest of
+    `repeats` runs taken in turns (other jobs on the machine can only add time)."""
+    code = "import time; t = time.perf_counter(); import {m}; print(time.perf_counter() - t)"
+    runs = {m: [] for m in modules}
+    for _ in range(repeats):
+        for m in modules:
+            runs[m].append(float(_python(code.format(m=m))))
+    return {m: min(r) for m, r in runs.items()}
 
 
 def peak_rss(impl, threads):
@@ -59,7 +62,7 @@ def _worker(impl, threads):
 
 def run(threads, with_torch):
     libs = ["numpy", "chainrule"] + (["torch"] if with_torch else [])
-    times = {lib: import_time(lib) for lib in libs}
+    times = import_times(libs)
     rss = {lib: peak_rss(lib, threads) for lib in libs}
     return times, rss
 

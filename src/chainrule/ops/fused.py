@@ -15,8 +15,10 @@ and compares them with PyTorch.
 import numpy as np
 
 from ..tensor import Tensor
+from .linalg import MATMUL
+from .reductions import SUM, log_softmax, softmax
 from .registry import Primitive, apply, as_tensor
-from .reductions import log_softmax, softmax
+from .shape import TRANSPOSE
 
 
 # ---------------------------------------------------------------- linear
@@ -40,12 +42,17 @@ def _linear_grad_x(g, y, x, w, b=None):
     return g @ w
 
 
+# The rules below call the primitives directly: their arguments are valid by construction,
+# and the public functions' argument checks cost more than the op on small layers.
 def _linear_grad_w(g, y, x, w, b=None):
-    return _flat(g, w.shape[0]).mT @ _flat(x, w.shape[1])
+    return apply(MATMUL, (apply(TRANSPOSE, (_flat(g, w.shape[0]),), axes=(1, 0)),
+                          _flat(x, w.shape[1])))
 
 
 def _linear_grad_b(g, y, x, w, b=None):
-    return _flat(g, w.shape[0]).sum(0) if g.ndim != 1 else g
+    if g.ndim == 1:
+        return g
+    return apply(SUM, (_flat(g, w.shape[0]),), axes=(0,), keepdims=False)
 
 
 LINEAR = Primitive(
@@ -120,7 +127,11 @@ SOFTMAX_XENT_GRAD = Primitive(
 
 def _sce_rule(g, y, x, labels, reduction):
     d = apply(SOFTMAX_XENT_GRAD, (x,), labels=labels, reduction=reduction)
-    return d * (g.unsqueeze(-1) if reduction == "none" else g)
+    if reduction == "none":
+        return d * g.unsqueeze(-1)
+    if not g.requires_grad and g.data == 1:   # loss.backward(): skip a multiplication by 1
+        return d
+    return d * g
 
 
 SOFTMAX_XENT = Primitive(
