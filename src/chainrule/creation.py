@@ -51,14 +51,34 @@ def tensor(data, dtype=None, requires_grad=False, name=None):
 
 
 def zeros(*size, dtype=None, requires_grad=False):
+    """A tensor of zeros of shape `size` (ints, or one tuple), in the default dtype unless `dtype`.
+
+    >>> import chainrule as cr
+    >>> cr.zeros(2, 3).shape
+    (2, 3)
+    >>> cr.zeros((2,), dtype=cr.float64).tolist()
+    [0.0, 0.0]
+    """
     return _make(np.zeros(_shape(size, "zeros"), _dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
+    """A tensor of ones of shape `size` (ints, or one tuple), in the default dtype unless `dtype`.
+
+    >>> import chainrule as cr
+    >>> cr.ones(2, requires_grad=True).tolist()
+    [1.0, 1.0]
+    """
     return _make(np.ones(_shape(size, "ones"), _dtype(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor of shape `size` filled with the single number `fill_value`.
+
+    >>> import chainrule as cr
+    >>> cr.full((2, 2), 7.0).tolist()
+    [[7.0, 7.0], [7.0, 7.0]]
+    """
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.data
     size, fill_value = _shape((size,), "full"), backend.to_array(fill_value)
@@ -69,15 +89,34 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
+    """Zeros with the shape and (unless `dtype` is given) the dtype of `t`.
+
+    >>> import chainrule as cr
+    >>> cr.zeros_like(cr.tensor([[1.0, 2.0]])).tolist()
+    [[0.0, 0.0]]
+    """
     return _make(np.zeros(t.shape, dtype or t.dtype), requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
+    """Ones with the shape and (unless `dtype` is given) the dtype of `t`.
+
+    >>> import chainrule as cr
+    >>> cr.ones_like(cr.tensor([5, 6])).tolist()
+    [1, 1]
+    """
     return _make(np.ones(t.shape, dtype or t.dtype), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
-    """Like PyTorch: integers give int64, any float gives the default float dtype."""
+    """Like PyTorch: integers give int64, any float gives the default float dtype.
+
+    >>> import chainrule as cr
+    >>> cr.arange(4).tolist()
+    [0, 1, 2, 3]
+    >>> cr.arange(0.0, 1.0, 0.25).tolist()
+    [0.0, 0.25, 0.5, 0.75]
+    """
     if end is None:
         start, end = 0, start
     if dtype is None and any(isinstance(v, float) for v in (start, end, step)):
@@ -86,25 +125,56 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
+    """`steps` evenly spaced values from `start` to `end`, both included.
+
+    >>> import chainrule as cr
+    >>> cr.linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     return _make(np.linspace(start, end, steps, dtype=_dtype(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
+    """The n x m identity matrix (m defaults to n).
+
+    >>> import chainrule as cr
+    >>> cr.eye(2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False):
-    """Uniform on [0, 1), from the generator that `manual_seed` seeds."""
+    """Uniform on [0, 1), from the generator that `manual_seed` seeds.
+
+    >>> import chainrule as cr
+    >>> cr.manual_seed(0)
+    >>> [round(v, 4) for v in cr.rand(3).tolist()]
+    [0.637, 0.2698, 0.041]
+    """
     return _make(backend.rng().random(_shape(size, "rand")).astype(_dtype(dtype)), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False):
-    """Standard normal, from the generator that `manual_seed` seeds."""
+    """Standard normal, from the generator that `manual_seed` seeds.
+
+    >>> import chainrule as cr
+    >>> cr.manual_seed(0)
+    >>> [round(v, 4) for v in cr.randn(3).tolist()]
+    [0.1257, -0.1321, 0.6404]
+    """
     return _make(backend.rng().standard_normal(_shape(size, "randn")).astype(_dtype(dtype)),
                  requires_grad)
 
 
 def randint(low, high, size, dtype=None):
+    """Random integers in [low, high) (high excluded) of shape `size`, int64 by default.
+
+    >>> import chainrule as cr
+    >>> cr.manual_seed(0)
+    >>> cr.randint(0, 10, (5,)).tolist()
+    [8, 6, 5, 2, 3]
+    """
     size = _shape((size,), "randint")
     if not low < high:
         raise ShapeError(f"randint: low={low} must be below high={high} (high is exclusive).")

@@ -136,6 +136,75 @@ CAST = Primitive("cast", _cast_forward, [lambda g, y, x, dtype: cast(g, x.dtype)
 
 
 # ---- public functions ----
+# Docstrings of the generated functions: what each computes and one example, the values and
+# gradients below being what the example prints. The local derivative comes from the registry.
+_UNARY_DOCS = {  # name: (what it computes, x, f(x), f'(x))
+    "neg": ("Negation -x (the unary minus)", "[1.0, -2.0]", "[-1.0, 2.0]", "[-1.0, -1.0]"),
+    "exp": ("e to the power x", "[0.0]", "[1.0]", "[1.0]"),
+    "log": ("Natural logarithm ln x", "[1.0]", "[0.0]", "[1.0]"),
+    "sqrt": ("Square root √x (its gradient at 0 is inf, as in PyTorch)", "[4.0, 0.25]",
+             "[2.0, 0.5]", "[0.25, 1.0]"),
+    "sin": ("Sine", "[0.0]", "[0.0]", "[1.0]"),
+    "cos": ("Cosine", "[0.0]", "[1.0]", "[-0.0]"),
+    "tanh": ("Hyperbolic tangent", "[0.0]", "[0.0]", "[1.0]"),
+    "abs": ("Absolute value |x| (gradient 0 at 0, as in PyTorch)", "[-2.0, 0.0, 3.0]",
+            "[2.0, 0.0, 3.0]", "[-1.0, 0.0, 1.0]"),
+    "sigmoid": ("Logistic sigmoid 1/(1 + e^-x), without overflow for large |x|", "[0.0]",
+                "[0.5]", "[0.25]"),
+    "relu": ("max(x, 0) (gradient 0 at 0, as in PyTorch)", "[-1.0, 0.0, 2.0]",
+             "[0.0, 0.0, 2.0]", "[0.0, 0.0, 1.0]"),
+}
+_BINARY_DOCS = {  # name: (what it computes, a, b, f(a, b), ∂/∂a, ∂/∂b summed over a broadcast)
+    "add": ("a + b", "[1.0, 2.0]", "10.0", "[11.0, 12.0]", "[1.0, 1.0]", "2.0"),
+    "sub": ("a - b", "[5.0, 3.0]", "[1.0, 1.0]", "[4.0, 2.0]", "[1.0, 1.0]", "[-1.0, -1.0]"),
+    "mul": ("a · b", "[2.0, 3.0]", "[4.0, 5.0]", "[8.0, 15.0]", "[4.0, 5.0]", "[2.0, 3.0]"),
+    "pow": ("a to the power b (0 for both gradients where b = 0 or a = 0, as in PyTorch)",
+            "[1.0, 0.0]", "[3.0, 2.0]", "[1.0, 0.0]", "[3.0, 0.0]", "[0.0, 0.0]"),
+    "maximum": ("The larger of a and b (a tie gives each half the gradient)", "[1.0, 2.0, 3.0]",
+                "[2.0, 2.0, 2.0]", "[2.0, 2.0, 3.0]", "[0.0, 0.5, 1.0]", "[1.0, 0.5, 0.0]"),
+    "minimum": ("The smaller of a and b (a tie gives each half the gradient)", "[1.0, 2.0, 3.0]",
+                "[2.0, 2.0, 2.0]", "[1.0, 2.0, 2.0]", "[1.0, 0.5, 0.0]", "[0.0, 0.5, 1.0]"),
+}
+_OPERATOR_ONLY = {"neg", "add", "sub", "mul", "pow"}   # not in `cr.`; Tensor operators call them
+
+
+def _call(name):
+    return f"cr.ops.{name}" if name in _OPERATOR_ONLY else f"cr.{name}"
+
+
+def _unary_doc(prim):
+    if prim.name not in _UNARY_DOCS:
+        return None
+    what, x, y, dy = _UNARY_DOCS[prim.name]
+    return f"""{what}, elementwise.
+    Local derivative: ∂y/∂x = {prim.derivs[0]} (y the output).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor({x}, requires_grad=True)
+    >>> y = {_call(prim.name)}(x)
+    >>> y.sum().backward()
+    >>> y.tolist(), x.grad.tolist()
+    ({y}, {dy})
+    """
+
+
+def _binary_doc(prim):
+    if prim.name not in _BINARY_DOCS:
+        return None
+    what, a, b, y, da, db = _BINARY_DOCS[prim.name]
+    return f"""{what}, elementwise with broadcasting.
+    Local derivatives: ∂y/∂a = {prim.derivs[0]}, ∂y/∂b = {prim.derivs[1]}.
+
+    >>> import chainrule as cr
+    >>> a = cr.tensor({a}, requires_grad=True)
+    >>> b = cr.tensor({b}, requires_grad=True)
+    >>> y = {_call(prim.name)}(a, b)
+    >>> y.sum().backward()
+    >>> y.tolist(), a.grad.tolist(), b.grad.tolist()
+    ({y}, {da}, {db})
+    """
+
+
 def _binary(prim):
     def op(a, b):
         try:
@@ -144,6 +213,7 @@ def _binary(prim):
             raise renamed(exc, prim.name) from exc
         return apply(prim, (a, b))
     op.__name__ = prim.name
+    op.__doc__ = _binary_doc(prim)
     return op
 
 
@@ -155,6 +225,7 @@ def _unary(prim):
             raise renamed(exc, prim.name) from exc
         return apply(prim, (x,))
     op.__name__ = prim.name
+    op.__doc__ = _unary_doc(prim)
     return op
 
 
@@ -225,7 +296,15 @@ def _bound_mask(compare, x, bound):
 
 
 def where(cond, a, b):
-    """Elementwise `a` where `cond` is true, else `b` (cond is not differentiated)."""
+    """Elementwise `a` where `cond` is true, else `b` (cond is not differentiated).
+
+    >>> import chainrule as cr
+    >>> a = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = cr.where(a.numpy() > 1.5, a, 0.0)
+    >>> y.sum().backward()
+    >>> y.tolist(), a.grad.tolist()
+    ([0.0, 2.0, 3.0], [0.0, 1.0, 1.0])
+    """
     if isinstance(cond, Tensor):
         cond = cond.data
     else:

@@ -30,7 +30,18 @@ MATMUL = Primitive(
 
 
 def matmul(a, b):
-    """Matrix product with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+    """Matrix product with NumPy's rules for 1-D operands and broadcast batch dimensions.
+
+    >>> import chainrule as cr
+    >>> a = cr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> b = cr.tensor([1.0, 1.0])
+    >>> y = cr.matmul(a, b)
+    >>> y.sum().backward()
+    >>> y.tolist(), a.grad.tolist()
+    ([3.0, 7.0], [[1.0, 1.0], [1.0, 1.0]])
+    >>> cr.matmul(cr.ones(5, 2, 3), cr.ones(3, 4)).shape
+    (5, 2, 4)
+    """
     a, b = lift_pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
         from ..errors import ShapeError

@@ -74,7 +74,13 @@ MIN = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=k
 
 
 def sum(x, axis=None, keepdims=False):
-    """Sum over `axis` (an int, a tuple, or None for all)."""
+    """Sum over `axis` (an int, a tuple, or None for all).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> cr.sum(x).item(), cr.sum(x, axis=0).tolist(), cr.sum(x, 1, keepdims=True).shape
+    (10.0, [4.0, 6.0], (2, 1))
+    """
     x = as_tensor(x)
     return apply(SUM, (x,), axes=reduce_axes(axis, x, "sum"), keepdims=keepdims)
 
@@ -89,12 +95,25 @@ def _extremum(prim, x, axis, keepdims):
 
 
 def max(x, axis=None, keepdims=False):
-    """Largest value over `axis`; ties share the gradient evenly."""
+    """Largest value over `axis`; ties share the gradient evenly.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    >>> y = cr.max(x)
+    >>> y.backward()
+    >>> y.item(), x.grad.tolist()
+    (3.0, [0.0, 0.5, 0.5])
+    """
     return _extremum(MAX, x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims=False):
-    """Smallest value over `axis`; ties share the gradient evenly."""
+    """Smallest value over `axis`; ties share the gradient evenly.
+
+    >>> import chainrule as cr
+    >>> cr.min(cr.tensor([[4.0, 1.0], [2.0, 5.0]]), axis=1).tolist()
+    [1.0, 2.0]
+    """
     return _extremum(MIN, x, axis, keepdims)
 
 
@@ -111,12 +130,27 @@ def _count(x, axis):
 
 
 def mean(x, axis=None, keepdims=False):
+    """Average over `axis` (an int, a tuple, or None for all): the sum times 1/n.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> y = cr.mean(x)
+    >>> y.backward()
+    >>> y.item(), x.grad.tolist()
+    (2.5, [[0.25, 0.25], [0.25, 0.25]])
+    """
     x = as_tensor(x)
     return sum(x, axis, keepdims) * (1.0 / _count(x, axis))
 
 
 def var(x, axis=None, keepdims=False, correction=1):
-    """Variance; `correction=1` (the default, as in PyTorch) divides by n - 1."""
+    """Variance; `correction=1` (the default, as in PyTorch) divides by n - 1.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> round(cr.var(x).item(), 4), cr.var(x, correction=0).item()
+    (1.6667, 1.25)
+    """
     x = as_tensor(x)
     d = x - mean(x, axis, keepdims=True)
     n = _count(x, axis)
@@ -154,7 +188,14 @@ def _stable_shift(x, axis, op):
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    """log Σ exp(x), computed without overflow (stable for logits of 1e4)."""
+    """log Σ exp(x), computed without overflow (stable for logits of 1e4).
+
+    >>> import chainrule as cr
+    >>> round(cr.logsumexp(cr.tensor([0.0, 0.0])).item(), 4)
+    0.6931
+    >>> cr.logsumexp(cr.tensor([1e4, 1e4]), axis=0).item()
+    10000.693359375
+    """
     x = as_tensor(x)
     axes = reduce_axes(axis, x, "logsumexp")
     m = _stable_shift(x, axes, "logsumexp")
@@ -163,7 +204,12 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def softmax(x, axis=-1):
-    """exp(x) / Σ exp(x) along `axis`, stable for large logits."""
+    """exp(x) / Σ exp(x) along `axis`, stable for large logits.
+
+    >>> import chainrule as cr
+    >>> cr.softmax(cr.tensor([[0.0, 0.0], [1e4, 0.0]])).tolist()
+    [[0.5, 0.5], [1.0, 0.0]]
+    """
     x = as_tensor(x)
     axis = reduce_axes(axis, x, "softmax")
     e = (x - _stable_shift(x, axis, "softmax")).exp()
@@ -171,6 +217,11 @@ def softmax(x, axis=-1):
 
 
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along `axis`."""
+    """x - logsumexp(x) along `axis`.
+
+    >>> import chainrule as cr
+    >>> [round(v, 4) for v in cr.log_softmax(cr.tensor([0.0, 0.0])).tolist()]
+    [-0.6931, -0.6931]
+    """
     x = as_tensor(x)
     return x - logsumexp(x, axis, keepdims=True)

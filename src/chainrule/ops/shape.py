@@ -104,6 +104,13 @@ def getitem(x, index):
 
 
 def reshape(x, shape):
+    """The same values in a new shape (one dimension may be -1, inferred); the gradient is
+    reshaped back.
+
+    >>> import chainrule as cr
+    >>> cr.reshape(cr.arange(6), (2, -1)).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    """
     x = as_tensor(x)
     shape = _shape_tuple(shape, "reshape")
     if shape == x.shape:
@@ -112,7 +119,13 @@ def reshape(x, shape):
 
 
 def transpose(x, axes=None):
-    """Permute the axes (reverse them when `axes` is None)."""
+    """Permute the axes (reverse them when `axes` is None).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[1.0, 2.0, 3.0]])
+    >>> cr.transpose(x).shape, cr.transpose(cr.ones(2, 3, 4), (1, 0, 2)).shape
+    ((3, 1), (3, 2, 4))
+    """
     x = as_tensor(x)
     axes = (tuple(range(x.ndim - 1, -1, -1)) if axes is None else
             tuple(_one_axis(a, x.ndim, "transpose") for a in axes))
@@ -131,7 +144,15 @@ def swapaxes(x, a, b):
 
 
 def expand(x, shape):
-    """Broadcast `x` to `shape` without copying (-1 keeps a dimension)."""
+    """Broadcast `x` to `shape` without copying (-1 keeps a dimension).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[1.0], [2.0]], requires_grad=True)
+    >>> y = cr.expand(x, (2, 3))
+    >>> y.sum().backward()
+    >>> y.tolist(), x.grad.tolist()
+    ([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], [[3.0], [3.0]])
+    """
     x = as_tensor(x)
     shape = _shape_tuple(shape, "expand")
     lead = len(shape) - x.ndim
@@ -179,6 +200,12 @@ def sum_to_shape(g, shape):
 
 
 def squeeze(x, axis=None):
+    """Remove dimensions of size 1: all of them, or those in `axis` (others are kept as they are).
+
+    >>> import chainrule as cr
+    >>> cr.squeeze(cr.zeros(1, 3, 1)).shape, cr.squeeze(cr.zeros(1, 3, 1), axis=0).shape
+    ((3,), (3, 1))
+    """
     x = as_tensor(x)
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
@@ -189,12 +216,24 @@ def squeeze(x, axis=None):
 
 
 def unsqueeze(x, axis):
+    """Insert a dimension of size 1 at `axis`.
+
+    >>> import chainrule as cr
+    >>> cr.unsqueeze(cr.zeros(3), 0).shape, cr.unsqueeze(cr.zeros(3), -1).shape
+    ((1, 3), (3, 1))
+    """
     x = as_tensor(x)
     axis = _one_axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
 def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the dimensions start_dim..end_dim (default: all) into one.
+
+    >>> import chainrule as cr
+    >>> cr.flatten(cr.zeros(2, 3, 4)).shape, cr.flatten(cr.zeros(2, 3, 4), start_dim=1).shape
+    ((24,), (2, 12))
+    """
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -206,7 +245,13 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis.
+
+    >>> import chainrule as cr
+    >>> a, b = cr.tensor([[1.0, 2.0]]), cr.tensor([[3.0, 4.0]])
+    >>> cr.concatenate([a, b]).tolist(), cr.cat([a, b], axis=1).tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0, 3.0, 4.0]])
+    """
     tensors = tuple(as_tensor(t) for t in tensors)
     if not tensors:
         raise ShapeError("concatenate: needs at least one tensor")
@@ -217,7 +262,13 @@ cat = concatenate
 
 
 def stack(tensors, axis=0):
-    """Join tensors along a new axis."""
+    """Join tensors along a new axis.
+
+    >>> import chainrule as cr
+    >>> a, b = cr.tensor([1.0, 2.0]), cr.tensor([3.0, 4.0])
+    >>> cr.stack([a, b]).tolist(), cr.stack([a, b], axis=1).tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 3.0], [2.0, 4.0]])
+    """
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ShapeError("stack: needs at least one tensor")
@@ -229,7 +280,14 @@ def stack(tensors, axis=0):
 
 
 def split(x, split_size_or_sections, axis=0):
-    """Split into pieces of `split_size` (int) or of the listed sizes (PyTorch's split)."""
+    """Split into pieces of `split_size` (int) or of the listed sizes (PyTorch's split).
+
+    >>> import chainrule as cr
+    >>> [p.tolist() for p in cr.split(cr.arange(5), 2)]
+    [[0, 1], [2, 3], [4]]
+    >>> [p.shape for p in cr.split(cr.zeros(2, 5), [1, 4], axis=1)]
+    [(2, 1), (2, 4)]
+    """
     x = as_tensor(x)
     if x.ndim == 0:
         raise ShapeError("split: a 0-d tensor has no axis to split; reshape it to (1,) first.")
