@@ -15,7 +15,9 @@ def _float64_leaves(inputs):
     for x in inputs:
         data = x.data if isinstance(x, Tensor) else backend.to_array(x)
         if data.dtype.kind == "f":
-            leaves.append(Tensor._wrap(data.astype(np.float64)).requires_grad_())
+            # order="C": a fresh C-ordered copy, so the finite differences' flat view (a
+            # reshape) perturbs this leaf itself, not a copy of a transposed input.
+            leaves.append(Tensor._wrap(data.astype(np.float64, order="C")).requires_grad_())
         else:
             leaves.append(Tensor._wrap(data))
     return leaves
