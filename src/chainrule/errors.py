@@ -3,40 +3,115 @@ so `except ValueError` keeps working for code that does not know chainrule."""
 
 
 class ChainruleError(Exception):
-    """Base class of every error chainrule raises on purpose."""
+    """Base class of every error chainrule raises on purpose.
+
+    >>> import chainrule as cr
+    >>> try:
+    ...     cr.ones(2) + cr.ones(3)
+    ... except cr.errors.ChainruleError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    ShapeError True
+    """
 
 
 class ShapeError(ChainruleError, ValueError):
-    """Shapes that do not fit together (broadcasting, matmul, reshape, layer sizes)."""
+    """Shapes that do not fit together (broadcasting, matmul, reshape, layer sizes).
+
+    >>> import chainrule as cr
+    >>> cr.ones(2) + cr.ones(3)
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.ShapeError: add: inputs (2,) float32, (3,) float32: operands could not ...
+    """
 
 
 class DTypeError(ChainruleError, TypeError):
-    """A dtype that the operation cannot take (e.g. an integer tensor asked to require grad)."""
+    """A dtype that the operation cannot take (e.g. an integer tensor asked to require grad).
+
+    >>> import chainrule as cr
+    >>> cr.tensor([1, 2], requires_grad=True)
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.DTypeError: requires_grad: a tensor of dtype int64 cannot require grad; ...
+    """
 
 
 class IndexError_(ChainruleError, IndexError):
-    """An index outside a tensor's bounds."""
+    """An index outside a tensor's bounds.
+
+    >>> import chainrule as cr
+    >>> cr.tensor([1.0, 2.0])[5]
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.IndexError_: getitem: inputs (2,) float32: index 5 is out of bounds ...
+    """
 
 
 class GraphError(ChainruleError, RuntimeError):
-    """Misuse of the autograd graph: freed graph, missing `gradient=`, in-place change."""
+    """Misuse of the autograd graph: freed graph, missing `gradient=`, in-place change.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(2.0, requires_grad=True)
+    >>> y = x * x
+    >>> y.backward()
+    >>> y.backward()
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.GraphError: Trying to backward through the graph a second time ...
+    """
 
 
 class GradcheckError(ChainruleError, AssertionError):
-    """Analytical and numerical gradients disagree."""
+    """Analytical and numerical gradients disagree.
+
+    >>> import chainrule as cr
+    >>> issubclass(cr.errors.GradcheckError, AssertionError)
+    True
+    """
 
 
 class CheckpointError(ChainruleError, ValueError):
-    """A checkpoint or state dict that cannot be loaded as asked."""
+    """A checkpoint or state dict that cannot be loaded as asked.
+
+    >>> from chainrule import nn
+    >>> nn.Linear(2, 2).load_state_dict({})
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.CheckpointError: load_state_dict into Linear: missing keys: weight, bias. ...
+    """
 
 
 class AnomalyError(ChainruleError, RuntimeError):
-    """A NaN or inf found by `detect_anomaly`."""
+    """A NaN or inf found by `detect_anomaly`.
+
+    >>> import chainrule as cr, numpy as np
+    >>> x = cr.tensor([0.0], requires_grad=True)
+    >>> with np.errstate(divide="ignore"), cr.detect_anomaly():
+    ...     cr.sqrt(x).sum().backward()
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.AnomalyError: detect_anomaly: the backward of 'sqrt' produced a non-finite ...
+    """
 
 
 class OptimizerError(ChainruleError, ValueError):
-    """An optimizer built wrongly: no parameters, a parameter given twice, a bad option."""
+    """An optimizer built wrongly: no parameters, a parameter given twice, a bad option.
+
+    >>> import chainrule as cr
+    >>> cr.optim.SGD([], lr=0.1)
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.OptimizerError: SGD got an empty parameter list: nothing to optimize. ...
+    """
 
 
 class DomainError(ChainruleError, ValueError):
-    """A value outside what an operation accepts (e.g. probabilities outside [0, 1])."""
+    """A value outside what an operation accepts (e.g. probabilities outside [0, 1]).
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.binary_cross_entropy(cr.tensor([2.0]), cr.tensor([1.0]))
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.DomainError: binary_cross_entropy: input must lie in [0, 1], found 2.0; ...
+    """

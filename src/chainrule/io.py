@@ -52,7 +52,17 @@ def save(obj, path, metadata=None):
 
 def atomic_write(path, data):
     """Write `data` (bytes) to `path` so that readers see the old file or the new one, never
-    a mix: temp file in the same folder, fsync, os.replace, fsync of the folder."""
+    a mix: temp file in the same folder, fsync, os.replace, fsync of the folder.
+
+    >>> import chainrule as cr, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "note.txt")
+    ...     cr.io.atomic_write(path, b"old")
+    ...     cr.io.atomic_write(path, b"new")
+    ...     with open(path, "rb") as f:
+    ...         print(f.read(), os.listdir(folder))
+    b'new' ['note.txt']
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -168,7 +178,15 @@ def load(path):
 
 
 def load_metadata(path):
-    """The `metadata` dict given to `save` (without reading the arrays' values)."""
+    """The `metadata` dict given to `save` (without reading the arrays' values).
+
+    >>> import chainrule as cr, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.safetensors")
+    ...     cr.save({"w": cr.zeros(2)}, path, metadata={"epoch": 3})
+    ...     print(cr.io.load_metadata(path))
+    {'epoch': 3}
+    """
     meta = _read_header(path)[0].get("__metadata__") or {}
     try:
         return json.loads(meta.get("user", "{}"))

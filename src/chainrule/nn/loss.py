@@ -34,12 +34,26 @@ class MSELoss(_Loss):
 
 
 class L1Loss(_Loss):
+    """Mean absolute error |o - t| (reduction 'mean', 'sum' or 'none').
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> nn.L1Loss()(cr.tensor([1.0, 4.0]), cr.tensor([2.0, 2.0])).item()
+    1.5
+    """
+
     def forward(self, input, target):
         return F.l1_loss(input, target, self.reduction)
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy on probabilities (apply sigmoid first)."""
+    """Binary cross-entropy on probabilities (apply sigmoid first).
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> round(nn.BCELoss()(cr.tensor([0.5, 0.5]), cr.tensor([1.0, 0.0])).item(), 4)
+    0.6931
+    """
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
@@ -50,7 +64,16 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Sigmoid + binary cross-entropy in one stable step, on raw scores."""
+    """Sigmoid + binary cross-entropy in one stable step, on raw scores.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> x = cr.tensor([0.0], requires_grad=True)
+    >>> loss = nn.BCEWithLogitsLoss()(x, cr.tensor([1.0]))
+    >>> loss.backward()
+    >>> round(loss.item(), 4), x.grad.tolist()
+    (0.6931, [-0.5])
+    """
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
@@ -81,7 +104,14 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Negative log-likelihood of integer labels given log-probabilities (after LogSoftmax)."""
+    """Negative log-likelihood of integer labels given log-probabilities (after LogSoftmax).
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> logp = nn.LogSoftmax(dim=1)(cr.tensor([[2.0, 0.0, 0.0]]))
+    >>> round(nn.NLLLoss()(logp, cr.tensor([0])).item(), 4)
+    0.2395
+    """
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)

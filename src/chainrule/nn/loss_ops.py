@@ -40,5 +40,10 @@ BCE = Primitive("binary_cross_entropy", _bce_forward, [_grad_p, _grad_t],
 
 def bce(p, t):
     """Elementwise binary cross-entropy of probabilities p against targets t (no checks:
-    `nn.functional.binary_cross_entropy` validates and reduces)."""
+    `nn.functional.binary_cross_entropy` validates and reduces).
+
+    >>> import chainrule as cr
+    >>> [round(v, 4) for v in bce(cr.tensor([0.5, 1.0]), cr.tensor([1.0, 0.0])).tolist()]
+    [0.6931, 100.0]
+    """
     return apply(BCE, (p, t))

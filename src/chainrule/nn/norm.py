@@ -74,7 +74,18 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W), per channel."""
+    """Batch normalisation of (N, C, H, W), per channel.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> cr.manual_seed(0)
+    >>> bn = nn.BatchNorm2d(3)
+    >>> y = bn(cr.randn(4, 3, 5, 5))
+    >>> y.shape, bool(abs(y.numpy().mean(axis=(0, 2, 3))).max() < 1e-5)
+    ((4, 3, 5, 5), True)
+    >>> bn.eval()(cr.zeros(1, 3, 2, 2)).shape
+    (1, 3, 2, 2)
+    """
     _dims = (4,)
 
 
