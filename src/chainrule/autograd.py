@@ -29,11 +29,27 @@ grad_mode = _GradMode()
 
 
 def is_grad_enabled():
+    """Whether operations record the graph now (False inside `no_grad`).
+
+    >>> import chainrule as cr
+    >>> with cr.no_grad():
+    ...     inside = cr.is_grad_enabled()
+    >>> cr.is_grad_enabled(), inside
+    (True, False)
+    """
     return grad_mode.enabled
 
 
 class set_grad_enabled:
-    """Context manager (and decorator) that turns graph recording on or off."""
+    """Context manager (and decorator) that turns graph recording on or off.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(1.0, requires_grad=True)
+    >>> with cr.set_grad_enabled(False):
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
 
     def __init__(self, mode=True):
         self.mode = bool(mode)
@@ -78,7 +94,16 @@ class no_grad(set_grad_enabled):
 
 
 class enable_grad(set_grad_enabled):
-    """Record the graph inside the block, even within `no_grad`."""
+    """Record the graph inside the block, even within `no_grad`.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(1.0, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     with cr.enable_grad():
+    ...         y = w * 2
+    >>> y.requires_grad
+    True
+    """
 
     def __new__(cls, fn=None):
         if fn is not None:          # bare @cr.enable_grad

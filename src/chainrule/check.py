@@ -105,7 +105,12 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
 
 
 def gradgradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
-    """Check second derivatives: gradcheck of x -> VJP(f)(x, v) for a fixed random v."""
+    """Check second derivatives: gradcheck of x -> VJP(f)(x, v) for a fixed random v.
+
+    >>> import chainrule as cr
+    >>> cr.gradgradcheck(lambda x: (x ** 3).sum(), [cr.tensor([0.5, -1.0])])
+    True
+    """
     inputs = inputs if isinstance(inputs, (tuple, list)) else [inputs]
     xs = _float64_leaves(inputs)
     rng = np.random.default_rng(seed)

@@ -61,7 +61,14 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """Largest value of each window (stride defaults to the kernel size)."""
+    """Largest value of each window (stride defaults to the kernel size).
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> x = cr.arange(16.0).reshape(1, 1, 4, 4)
+    >>> nn.MaxPool2d(2)(x).reshape(-1).tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
         super().__init__()
@@ -77,7 +84,14 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """Mean of each window (stride defaults to the kernel size)."""
+    """Mean of each window (stride defaults to the kernel size).
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> x = cr.arange(16.0).reshape(1, 1, 4, 4)
+    >>> nn.AvgPool2d(2)(x).reshape(-1).tolist()
+    [2.5, 4.5, 10.5, 12.5]
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
         super().__init__()

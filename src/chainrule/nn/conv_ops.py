@@ -191,7 +191,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """Mean of each window; padded zeros count unless count_include_pad=False (PyTorch)."""
+    """Mean of each window; padded zeros count unless count_include_pad=False (PyTorch).
+
+    >>> import chainrule as cr
+    >>> x = cr.ones(1, 1, 2, 2, requires_grad=True)
+    >>> y = avg_pool2d(x, 2, stride=1, padding=1)
+    >>> y.reshape(-1).tolist()
+    [0.25, 0.5, 0.25, 0.5, 1.0, 0.5, 0.25, 0.5, 0.25]
+    >>> avg_pool2d(x, 2, stride=1, padding=1, count_include_pad=False).reshape(-1).tolist()
+    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
     if ceil_mode:
         raise NotImplementedError("avg_pool2d: ceil_mode=True is not supported; pad instead")
     x, unbatched = _batched(x, "avg_pool2d")

@@ -72,7 +72,13 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder layer)."""
+    """Returns its input unchanged (a placeholder layer).
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> nn.Identity(54, unused="ignored")(cr.tensor([1.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -103,7 +109,17 @@ class Flatten(Module):
 
 class Dropout(Module):
     """Zero entries with probability p while training (scaling the rest by 1/(1-p)); the
-    identity in eval mode. Draws from the generator that `cr.manual_seed` seeds."""
+    identity in eval mode. Draws from the generator that `cr.manual_seed` seeds.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> cr.manual_seed(0)
+    >>> drop = nn.Dropout(0.5)
+    >>> drop(cr.ones(6)).tolist()
+    [2.0, 0.0, 0.0, 0.0, 2.0, 2.0]
+    >>> drop.eval()(cr.ones(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
