@@ -14,7 +14,21 @@ from .optimizer import Optimizer
 
 class LRScheduler:
     """Base class: remembers each group's initial lr (`base_lrs`) and the epoch count.
-    Constructing a schedule applies its value for epoch 0."""
+    Constructing a schedule applies its value for epoch 0.
+
+    A schedule defines `_next_lr(lr, base)`, the lr after one more epoch:
+
+    >>> import chainrule as cr
+    >>> class Halve(cr.optim.lr_scheduler.LRScheduler):
+    ...     def _next_lr(self, lr, base):
+    ...         return base if self.last_epoch == 0 else lr / 2
+    >>> opt = cr.optim.SGD([cr.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = Halve(opt)
+    >>> sched.step()
+    >>> sched.step()
+    >>> sched.get_last_lr(), opt.param_groups[0]["lr"]
+    ([0.25], 0.25)
+    """
 
     def __init__(self, optimizer):
         if not isinstance(optimizer, Optimizer):
