@@ -46,7 +46,7 @@ def forward(d):
             blocks.append(("math", f"{text}    ({label}{plural})",
                            rf"{latex} \quad \text{{({label}{plural})}}"))
         for v in group:
-            if not v.scalar:
+            if not v.scalar or not small:
                 blocks.append(_assign(d, v.name, None, v, label))
     stops, omitted = trim(d.stops())
     for v in stops:
