@@ -196,6 +196,8 @@ class Node:
     def vjp(self, g, create_graph):
         """Gradients for each input (None where an input needs none), shaped like the inputs."""
         prim = self.prim
+        if prim.fast is not None and not create_graph:
+            return self._vjp_arrays(g.data, prim.fast)
         inputs = self.inputs
         params = self.params
         out = _wrap(self.out)
@@ -221,6 +223,25 @@ class Node:
             grads.append(gi)
         return grads
 
+    def _vjp_arrays(self, g, rules):
+        """`vjp` through the primitive's array rules: first order only, no Tensor per step."""
+        inputs = self.inputs
+        arrays = [t.data for t in inputs]
+        grads = []
+        for i, t in enumerate(inputs):
+            rule = rules[i]
+            if rule is None or not t.requires_grad:
+                grads.append(None)
+                continue
+            gi = rule(g, self.out, *arrays, **self.params)
+            x = arrays[i]
+            if gi.shape != x.shape:
+                gi = sum_to(gi, x.shape)
+            if gi.dtype != x.dtype:
+                gi = gi.astype(x.dtype)
+            grads.append(_wrap(gi))
+        return grads
+
     def release(self):
         self.inputs = None
         self.out = None
@@ -236,6 +257,16 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.prim.name}>"
+
+
+def sum_to(a, shape):
+    """Sum the broadcast array `a` back to `shape` (the array twin of ops.sum_to_shape)."""
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and a.shape[i + lead] != 1)
+    if axes:
+        a = backend.np.add.reduce(a, axis=axes, keepdims=True)
+    return a.reshape(shape)
 
 
 def _ops():
@@ -334,7 +365,11 @@ def _walk(order, node_grads, leaf_grads, wanted_nodes, observers, retain_graph, 
             wanted_nodes[node] = g
         if node.retained is not None and set_retained:
             _set_grad(node.retained(), g, create_graph)
-        input_grads = node.vjp(g, create_graph)
+        fast = node.prim.fast
+        if fast is not None and not create_graph:    # array rules: no Tensor per VJP step
+            input_grads = node._vjp_arrays(g.data, fast)
+        else:
+            input_grads = node.vjp(g, create_graph)
         for obs in observers:
             obs(node, g, input_grads)
         for t, gi in zip(inputs, input_grads):

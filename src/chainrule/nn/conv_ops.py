@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
 from ..ops import fused, where
-from ..ops.registry import Primitive, apply, as_tensor
+from ..ops.registry import Primitive, apply, array_vjps, as_tensor
 from ..tensor import Tensor
 
 GEOMETRY_HINT = ("Each spatial size must fit at least one window: "
@@ -73,6 +73,12 @@ COL2IM = Primitive(
     "col2im", _col2im_forward, [_col2im_rule],
     "Σ over windows: each patch added back onto its pixels",
     ["1 (the backward cuts the gradient into windows: im2col)"], GEOMETRY_HINT)
+
+# First-order twins on arrays (ops/array_vjps.py explains): each is the other's forward.
+array_vjps(IM2COL, lambda g, y, x, kernel, stride, padding, dilation, pad_value=0.0:
+           _col2im_forward(g, x.shape, kernel, stride, padding, dilation))
+array_vjps(COL2IM, lambda g, y, cols, x_shape, kernel, stride, padding, dilation:
+           _im2col_forward(g, kernel, stride, padding, dilation))
 
 
 def _pair(v, what):

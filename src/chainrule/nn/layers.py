@@ -3,6 +3,9 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import DTypeError, ShapeError
+from ..ops.fused import LINEAR
+from ..ops.registry import apply
+from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
@@ -59,9 +62,18 @@ class Linear(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):
-        x = ops.as_tensor(x)
-        check_features(self, x, self.in_features, -1, "features")
-        return F.linear(x, self.weight, self.bias)
+        # The hot path of every MLP: one test for a well-formed input (check_features raises
+        # the precise error otherwise), the parameters read from their table, one primitive.
+        if not isinstance(x, Tensor):
+            x = ops.as_tensor(x)
+        d = x.data
+        if d.ndim == 0 or d.dtype.kind != "f" or d.shape[-1] != self.in_features:
+            check_features(self, x, self.in_features, -1, "features")
+        params = self._parameters
+        w, b = params.get("weight"), params.get("bias")
+        if w is None or w.data.ndim != 2 or (b is not None and b.data.ndim != 1):
+            return F.linear(x, self.weight, self.bias)
+        return apply(LINEAR, (x, w) if b is None else (x, w, b))
 
     def _short(self):
         return f"{self.in_features}->{self.out_features}"

@@ -65,7 +65,9 @@ def _extremum_rule(g, y, x, axes, keepdims):
     return expand_reduced(g, x.shape, axes, keepdims) * Tensor._wrap(share.astype(g.dtype))
 
 
-SUM = Primitive("sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
+# np.add.reduce, not np.sum: the same reduction without np.sum's Python wrapper (measured
+# 2.7 -> 1.1 µs on 16 elements, bench/NOTES.md); results and dtypes are identical.
+SUM = Primitive("sum", lambda x, axes, keepdims: np.add.reduce(x, axis=axes, keepdims=keepdims),
                 [_sum_rule], "Σ x", ["1"], AXIS_HINT)
 MAX = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
                 [_extremum_rule], "max x", ["[x = max] / #ties"], AXIS_HINT)

@@ -15,6 +15,11 @@ Format of a registry entry (one `Primitive(...)` call per primitive, in the ops 
               (y is the output)
     hint      what to tell a user whose inputs the forward rejected
 
+Optionally (ops/array_vjps.py), `array_vjps(prim, *rules)` attaches rules on plain arrays,
+rule(g, y, *input_arrays, **params) -> ndarray, the same math as the Tensor rules. The engine
+uses them for first-order backward (create_graph=False): no Tensor, no `apply` per step of the
+VJP (measured: bench/NOTES.md). The Tensor rules stay the definition; a test compares the two.
+
 Conventions at non-differentiable points follow PyTorch and are written at each rule as NOTE.
 """
 import itertools
@@ -33,12 +38,14 @@ REGISTRY = {}
 
 
 class Primitive:
-    __slots__ = ("name", "forward", "vjps", "formula", "derivs", "hint", "variadic")
+    __slots__ = ("name", "forward", "_vjps", "formula", "derivs", "hint", "variadic", "fast",
+                 "_twins")
 
     def __init__(self, name, forward, vjps, formula, derivs, hint=""):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
+        self._twins = None   # (the Tensor rules, their array twins), set by array_vjps
         self.vjps = vjps if self.variadic else tuple(vjps)
         self.formula = formula
         self.derivs = tuple(derivs)
@@ -47,11 +54,35 @@ class Primitive:
             raise ValueError(f"primitive {name!r} registered twice")
         REGISTRY[name] = self
 
+    @property
+    def vjps(self):
+        return self._vjps
+
+    @vjps.setter
+    def vjps(self, rules):
+        # Other Tensor rules (a test's or a user's patch) make the array twins stale: the
+        # engine then runs exactly the rules the primitive now has; restoring the original
+        # rules brings the twins back.
+        self._vjps = rules
+        twins = self._twins
+        self.fast = twins[1] if twins is not None and twins[0] is rules else None
+
     def vjp_rule(self, i):
         return self.vjps(i) if self.variadic else self.vjps[i]
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+
+def array_vjps(prim, *rules):
+    """Attach first-order VJP rules on arrays to `prim`, one per input (None: no gradient,
+    where the Tensor rule is None too)."""
+    if prim.variadic or len(rules) != len(prim.vjps):
+        raise ValueError(f"array_vjps({prim.name}): give one rule per input "
+                         f"({len(prim.vjps)}), not {len(rules)}")
+    prim._twins = (prim.vjps, tuple(rules))
+    prim.fast = prim._twins[1]
+    return prim
 
 
 # Set by detect_anomaly: called with each new node (to remember where it was made).

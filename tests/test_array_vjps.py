@@ -1,0 +1,66 @@
+"""The engine's array twins of the VJP rules (ops/array_vjps.py) give the same gradients as
+the Tensor rules they shadow, on every primitive sample and composite of primitive_specs."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import autograd
+from chainrule.ops import REGISTRY
+
+from primitive_specs import all_composites, all_samples, sample_id
+
+TWINNED = sorted(name for name, prim in REGISTRY.items() if prim.fast is not None)
+ITEMS = [item for item in all_samples() + all_composites()]
+
+
+def _grads(sample, dtype, create_graph):
+    xs = [cr.tensor(a, dtype=dtype, requires_grad=True) for a in sample.args]
+    out = sample.fn(*xs)
+    rng = np.random.default_rng(7)
+    v = cr.tensor(rng.standard_normal(out.shape), dtype=out.dtype)
+    grads = cr.autograd.grad(out, xs, grad_outputs=v, create_graph=create_graph,
+                             allow_unused=True)
+    return [None if g is None else g.numpy() for g in grads]
+
+
+def test_the_training_primitives_have_array_twins():
+    assert {"linear", "softmax_cross_entropy", "relu", "matmul", "add", "mul", "sum",
+            "max_pool2d", "im2col", "col2im"} <= set(TWINNED)
+
+
+@pytest.mark.parametrize("dtype", [cr.float64, cr.float32])
+@pytest.mark.parametrize("item", ITEMS, ids=[sample_id(i) for i in ITEMS])
+def test_array_twins_equal_the_tensor_rules(item, dtype):
+    _, sample = item
+    fast = _grads(sample, dtype, create_graph=False)      # array twins where present
+    slow = _grads(sample, dtype, create_graph=True)       # always the Tensor rules
+    for f, s in zip(fast, slow):
+        assert (f is None) == (s is None)
+        if f is not None:
+            assert f.dtype == s.dtype and f.shape == s.shape
+            np.testing.assert_allclose(f, s, rtol=1e-6 if dtype == cr.float32 else 1e-13,
+                                       atol=1e-7 if dtype == cr.float32 else 1e-14)
+
+
+def test_a_training_step_never_builds_tensor_vjps(monkeypatch):
+    from chainrule import nn
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    x, y = cr.randn(4, 6), cr.tensor([0, 2, 1, 1])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Tensor VJP ran in a first-order backward")
+    monkeypatch.setattr(autograd.Node, "vjp", refuse)
+    nn.functional.cross_entropy(model(x), y).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_patched_tensor_rules_take_over_and_the_twins_come_back(monkeypatch):
+    relu = REGISTRY["relu"]
+    twins = relu.fast
+    monkeypatch.setattr(relu, "vjps", (lambda g, y, x: g * 3.0,))
+    assert relu.fast is None
+    x = cr.tensor([1.0, -1.0], requires_grad=True)
+    cr.relu(x).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]            # the patched rule, not the twin
+    monkeypatch.undo()
+    assert relu.fast is twins
