@@ -448,6 +448,7 @@ def build_specs():
         "scatter_add": Spec(_scatter_samples()),
         "im2col": Spec(_conv_samples()),
         "col2im": Spec(_col2im_samples()),
+        "conv2d_gemm": Spec(_conv_samples()[:2]),   # conv2d's matrix product (groups=1)
         "binary_cross_entropy": Spec(_bce_samples()),
         "erf": Spec(_erf_samples()),
     }

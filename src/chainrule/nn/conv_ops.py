@@ -13,7 +13,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
 from ..ops import fused, where
+from ..ops.linalg import MATMUL
+from ..ops.reductions import SUM
 from ..ops.registry import Primitive, apply, array_vjps, as_tensor
+from ..ops.shape import TRANSPOSE
 from ..tensor import Tensor
 
 GEOMETRY_HINT = ("Each spatial size must fit at least one window: "
@@ -79,6 +82,44 @@ array_vjps(IM2COL, lambda g, y, x, kernel, stride, padding, dilation, pad_value=
            _col2im_forward(g, x.shape, kernel, stride, padding, dilation))
 array_vjps(COL2IM, lambda g, y, cols, x_shape, kernel, stride, padding, dilation:
            _im2col_forward(g, kernel, stride, padding, dilation))
+
+
+# ---- the convolution's matrix product, in NCHW order ----
+# out[n] = W · cols[n]ᵀ (+ b): one GEMM per image, written straight into (N, O, oh·ow), so the
+# output is NCHW-contiguous and the next im2col, ReLU or pool reads it in order. (Through
+# `linear` the product came out (N·oh·ow, O): channels last, permuted to NCHW as a strided
+# view that every later op gathered across; measured in bench/NOTES.md.)
+def _gemm_forward(cols, w, b=None):
+    out = np.matmul(w, cols.transpose(0, 2, 1))
+    if b is not None:
+        if b.dtype == out.dtype:
+            out += b[:, None]            # out is fresh: in place is safe
+        else:
+            out = out + b[:, None]
+    return out
+
+
+def _gemm_grad_cols(g, y, cols, w, b=None):        # (N, L, O) @ (O, K) -> (N, L, K)
+    return apply(MATMUL, (apply(TRANSPOSE, (g,), axes=(0, 2, 1)), w))
+
+
+def _gemm_grad_w(g, y, cols, w, b=None):           # Σₙ g[n] @ cols[n] -> (O, K)
+    return apply(SUM, (apply(MATMUL, (g, cols)),), axes=(0,), keepdims=False)
+
+
+def _gemm_grad_b(g, y, cols, w, b=None):
+    return apply(SUM, (g,), axes=(0, 2), keepdims=False)
+
+
+CONV_GEMM = Primitive(
+    "conv2d_gemm", _gemm_forward, [_gemm_grad_cols, _gemm_grad_w, _gemm_grad_b],
+    "W @ colsᵀ + b, per image", ["W (gᵀ @ W)", "cols (Σ over images of g @ cols)",
+                                 "1 (g summed over images and pixels)"],
+    "cols must be (N, L, K) windows, W (O, K) and b (O,).")
+array_vjps(CONV_GEMM,
+           lambda g, y, cols, w, b=None: np.matmul(g.transpose(0, 2, 1), w),
+           lambda g, y, cols, w, b=None: np.add.reduce(np.matmul(g, cols), axis=(0,)),
+           lambda g, y, cols, w, b=None: np.add.reduce(g, axis=(0, 2)))
 
 
 def _pair(v, what):
@@ -148,9 +189,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     cols = im2col(x, (kh, kw), stride, _pair(padding, "padding"), dilation)
     oh, ow = cols.shape[1], cols.shape[2]
     k = cg * kh * kw
-    if groups == 1:   # one GEMM: (N·oh·ow, C·kh·kw) @ (C·kh·kw, O)
-        from .functional import linear
-        out = linear(cols.reshape(n * oh * ow, k), weight.reshape(o, k), bias)
+    if groups == 1:   # a GEMM per image, (O, C·kh·kw) @ (C·kh·kw, oh·ow): NCHW out
+        inputs = (cols.reshape(n, oh * ow, k), weight.reshape(o, k))
+        out = apply(CONV_GEMM, inputs if bias is None else inputs + (as_tensor(bias),))
+        out = out.reshape(n, o, oh, ow)
+        return out.squeeze(0) if unbatched else out
     else:             # a batch of G GEMMs, one per group
         grouped = cols.reshape(n * oh * ow, groups, k).transpose(1, 0, 2)
         out = grouped @ weight.reshape(groups, o // groups, k).mT
