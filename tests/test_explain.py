@@ -307,14 +307,6 @@ def test_long_chains_are_trimmed_not_dumped():
     assert len(text.splitlines()) < 250
 
 
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-    for name in ("chainrule.explain.core",):
-        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0 and result.attempted > 0
-
-
 def test_expand_shows_every_primitive_and_keeps_user_names():
     from chainrule.explain.seeds import _net_111
     loss, _ = _net_111()

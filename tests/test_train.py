@@ -237,15 +237,3 @@ def test_seed_networks_example(capsys):
     assert "w_o 0.3144" in text  # the seed's 0.314477715 up to its rounding of y_h, y_o
     assert abs(first - 0.5 * (0.8 - 0.5932) ** 2) < 1e-3  # the loss before the step
     assert ex.two_three_two(steps=5) < ex.two_three_two(steps=1)
-
-
-@pytest.mark.parametrize("module", [
-    "chainrule.optim.optimizer", "chainrule.optim.sgd", "chainrule.optim.adam",
-    "chainrule.optim.rmsprop", "chainrule.optim.clip", "chainrule.optim.lr_scheduler",
-    "chainrule.data.dataset", "chainrule.data.loader", "chainrule.data.datasets",
-    "chainrule.io", "chainrule.train"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0

@@ -28,7 +28,6 @@ _LAZY = {
     "train": ("chainrule.train", None),
     "explain": ("chainrule.explain", "explain"),
     "detect_anomaly": ("chainrule.anomaly", "detect_anomaly"),
-    "compile": ("chainrule.compile", "compile"),
     "save": ("chainrule.io", "save"),
     "load": ("chainrule.io", "load"),
 }
