@@ -64,3 +64,20 @@ def test_patched_tensor_rules_take_over_and_the_twins_come_back(monkeypatch):
     assert x.grad.tolist() == [3.0, 3.0]            # the patched rule, not the twin
     monkeypatch.undo()
     assert relu.fast is twins
+
+
+def test_cross_entropy_gradient_from_the_saved_softmax_equals_a_recomputed_one():
+    from chainrule.ops import fused
+    rng = np.random.default_rng(3)
+    x = cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float32, requires_grad=True)
+    labels = np.array([0, 3, 1, 1, 2])
+    loss = fused.softmax_cross_entropy(x, labels)
+    assert fused._saved is not None and fused._saved[0] is x.data
+    saved = fused._sce_grad_forward(x.data, loss._node.params["labels"], "mean")
+    fused._saved = None                                   # force the recomputation
+    fresh = fused._sce_grad_forward(x.data, loss._node.params["labels"], "mean")
+    assert np.array_equal(saved, fresh)
+    other = cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float32)
+    fused.softmax_cross_entropy(other, labels)            # another loss took the slot
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), fresh)

@@ -225,21 +225,20 @@ class Node:
 
     def _vjp_arrays(self, g, rules):
         """`vjp` through the primitive's array rules: first order only, no Tensor per step."""
-        inputs = self.inputs
+        inputs, y, params = self.inputs, self.out, self.params
         arrays = [t.data for t in inputs]
-        grads = []
-        for i, t in enumerate(inputs):
-            rule = rules[i]
-            if rule is None or not t.requires_grad:
-                grads.append(None)
-                continue
-            gi = rule(g, self.out, *arrays, **self.params)
-            x = arrays[i]
-            if gi.shape != x.shape:
-                gi = sum_to(gi, x.shape)
-            if gi.dtype != x.dtype:
-                gi = gi.astype(x.dtype)
-            grads.append(_wrap(gi))
+        grads = [None] * len(arrays)
+        i = 0
+        for t, rule in zip(inputs, rules):
+            if rule is not None and t.requires_grad:
+                gi = rule(g, y, *arrays, **params)
+                x = arrays[i]
+                if gi.shape != x.shape:
+                    gi = sum_to(gi, x.shape)
+                if gi.dtype != x.dtype:
+                    gi = gi.astype(x.dtype)
+                grads[i] = _wrap(gi)
+            i += 1
         return grads
 
     def release(self):
