@@ -2,9 +2,10 @@
 built on them (conv2d, max_pool2d, avg_pool2d).
 
 im2col turns an image batch (N, C, H, W) into its sliding windows, laid out (N, oh, ow, C, kh,
-kw), with one strided view of the padded array (no Python loop over pixels). In that layout a
-convolution is one big matrix product, rows = output pixels, columns = window entries, so
-BLAS does the work; its gradient comes from the product's rules plus col2im, which adds each
+kw) (or (N, C, kh, kw, oh, ow) for conv2d, whose copy then runs along image rows), with one
+strided view of the padded array (no Python loop over pixels). A convolution is then a
+matrix product per image (conv2d_gemm: weights (O, C·kh·kw) times windows (C·kh·kw, oh·ow),
+giving NCHW output directly), so BLAS does the work; its gradient comes from the product's rules plus col2im, which adds each
 window's gradient back onto the pixels it was copied from. The two primitives are each
 other's VJP (both are linear), so second derivatives work as well.
 """
@@ -28,8 +29,10 @@ def out_size(n, k, s, p, d):
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _windows(x, kernel, stride, padding, dilation, pad_value):
-    """A read-only strided view (N, oh, ow, C, kh, kw) of the padded x."""
+def _windows(x, kernel, stride, padding, dilation, pad_value, channels_first=False):
+    """A read-only strided view (N, oh, ow, C, kh, kw) of the padded x, or (N, C, kh, kw, oh,
+    ow) with channels_first (convolution's layout: its copy runs along image rows, measured
+    6x faster to gather from NCHW, bench/NOTES.md)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x.shape
     oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
@@ -39,17 +42,23 @@ def _windows(x, kernel, stride, padding, dilation, pad_value):
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     s0, s1, s2, s3 = x.strides
+    if channels_first:
+        return as_strided(x, (n, c, kh, kw, oh, ow),
+                          (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw), writeable=False)
     return as_strided(x, (n, oh, ow, c, kh, kw),
                       (s0, s2 * sh, s3 * sw, s1, s2 * dh, s3 * dw), writeable=False)
 
 
-def _im2col_forward(x, kernel, stride, padding, dilation, pad_value=0.0):
-    return np.ascontiguousarray(_windows(x, kernel, stride, padding, dilation, pad_value))
+def _im2col_forward(x, kernel, stride, padding, dilation, pad_value=0.0, channels_first=False):
+    return np.ascontiguousarray(_windows(x, kernel, stride, padding, dilation, pad_value,
+                                         channels_first))
 
 
-def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation):
+def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation, channels_first=False):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x_shape
+    if channels_first:
+        return _col2im_channels_first(cols, x_shape, kernel, stride, padding, dilation)
     oh, ow = cols.shape[1], cols.shape[2]
     out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)   # channels last, like cols
     for i in range(kh):          # a loop over the kernel's positions, not over pixels
@@ -59,13 +68,27 @@ def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation):
     return np.ascontiguousarray(out[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2))
 
 
-def _im2col_rule(g, y, x, kernel, stride, padding, dilation, pad_value=0.0):
+def _col2im_channels_first(cols, x_shape, kernel, stride, padding, dilation):
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    n, c, h, w = x_shape
+    oh, ow = cols.shape[4], cols.shape[5]
+    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            r, q = i * dh, j * dw
+            out[:, :, r:r + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+    return np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w]) if ph or pw else out
+
+
+def _im2col_rule(g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
+                 channels_first=False):
     return apply(COL2IM, (g,), x_shape=x.shape, kernel=kernel, stride=stride, padding=padding,
-                 dilation=dilation)
+                 dilation=dilation, channels_first=channels_first)
 
 
-def _col2im_rule(g, y, cols, x_shape, kernel, stride, padding, dilation):
-    return apply(IM2COL, (g,), kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+def _col2im_rule(g, y, cols, x_shape, kernel, stride, padding, dilation, channels_first=False):
+    return apply(IM2COL, (g,), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                 channels_first=channels_first)
 
 
 IM2COL = Primitive(
@@ -78,19 +101,21 @@ COL2IM = Primitive(
     ["1 (the backward cuts the gradient into windows: im2col)"], GEOMETRY_HINT)
 
 # First-order twins on arrays (ops/array_vjps.py explains): each is the other's forward.
-array_vjps(IM2COL, lambda g, y, x, kernel, stride, padding, dilation, pad_value=0.0:
-           _col2im_forward(g, x.shape, kernel, stride, padding, dilation))
-array_vjps(COL2IM, lambda g, y, cols, x_shape, kernel, stride, padding, dilation:
-           _im2col_forward(g, kernel, stride, padding, dilation))
+array_vjps(IM2COL, lambda g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
+           channels_first=False: _col2im_forward(g, x.shape, kernel, stride, padding, dilation,
+                                                 channels_first))
+array_vjps(COL2IM, lambda g, y, cols, x_shape, kernel, stride, padding, dilation,
+           channels_first=False: _im2col_forward(g, kernel, stride, padding, dilation, 0.0,
+                                                 channels_first))
 
 
 # ---- the convolution's matrix product, in NCHW order ----
-# out[n] = W · cols[n]ᵀ (+ b): one GEMM per image, written straight into (N, O, oh·ow), so the
+# out[n] = W · cols[n] (+ b): one GEMM per image, written straight into (N, O, oh·ow), so the
 # output is NCHW-contiguous and the next im2col, ReLU or pool reads it in order. (Through
 # `linear` the product came out (N·oh·ow, O): channels last, permuted to NCHW as a strided
 # view that every later op gathered across; measured in bench/NOTES.md.)
 def _gemm_forward(cols, w, b=None):
-    out = np.matmul(w, cols.transpose(0, 2, 1))
+    out = np.matmul(w, cols)                # cols (N, K, L): channels-first windows
     if b is not None:
         if b.dtype == out.dtype:
             out += b[:, None]            # out is fresh: in place is safe
@@ -99,12 +124,13 @@ def _gemm_forward(cols, w, b=None):
     return out
 
 
-def _gemm_grad_cols(g, y, cols, w, b=None):        # (N, L, O) @ (O, K) -> (N, L, K)
-    return apply(MATMUL, (apply(TRANSPOSE, (g,), axes=(0, 2, 1)), w))
+def _gemm_grad_cols(g, y, cols, w, b=None):        # (K, O) @ (N, O, L) -> (N, K, L)
+    return apply(MATMUL, (apply(TRANSPOSE, (w,), axes=(1, 0)), g))
 
 
-def _gemm_grad_w(g, y, cols, w, b=None):           # Σₙ g[n] @ cols[n] -> (O, K)
-    return apply(SUM, (apply(MATMUL, (g, cols)),), axes=(0,), keepdims=False)
+def _gemm_grad_w(g, y, cols, w, b=None):           # Σₙ g[n] @ cols[n]ᵀ -> (O, K)
+    colsT = apply(TRANSPOSE, (cols,), axes=(0, 2, 1))
+    return apply(SUM, (apply(MATMUL, (g, colsT)),), axes=(0,), keepdims=False)
 
 
 def _gemm_grad_b(g, y, cols, w, b=None):
@@ -113,12 +139,13 @@ def _gemm_grad_b(g, y, cols, w, b=None):
 
 CONV_GEMM = Primitive(
     "conv2d_gemm", _gemm_forward, [_gemm_grad_cols, _gemm_grad_w, _gemm_grad_b],
-    "W @ colsᵀ + b, per image", ["W (gᵀ @ W)", "cols (Σ over images of g @ cols)",
+    "W @ cols + b, per image", ["W (Wᵀ @ g)", "cols (Σ over images of g @ colsᵀ)",
                                  "1 (g summed over images and pixels)"],
-    "cols must be (N, L, K) windows, W (O, K) and b (O,).")
+    "cols must be (N, K, L) windows, W (O, K) and b (O,).")
 array_vjps(CONV_GEMM,
-           lambda g, y, cols, w, b=None: np.matmul(g.transpose(0, 2, 1), w),
-           lambda g, y, cols, w, b=None: np.add.reduce(np.matmul(g, cols), axis=(0,)),
+           lambda g, y, cols, w, b=None: np.matmul(w.T, g),
+           lambda g, y, cols, w, b=None: np.add.reduce(np.matmul(g, cols.transpose(0, 2, 1)),
+                                                      axis=(0,)),
            lambda g, y, cols, w, b=None: np.add.reduce(g, axis=(0, 2)))
 
 
@@ -131,8 +158,10 @@ def _pair(v, what):
     return v
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0):
-    """Sliding windows of x (N, C, H, W) as (N, oh, ow, C, kh, kw).
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0,
+           channels_first=False):
+    """Sliding windows of x (N, C, H, W) as (N, oh, ow, C, kh, kw), or as (N, C, kh, kw, oh,
+    ow) with channels_first.
 
     >>> import chainrule as cr
     >>> im2col(cr.ones(1, 3, 5, 5), 2, stride=2).shape
@@ -143,7 +172,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0):
         raise ShapeError(f"im2col: needs input (N, C, H, W), got shape {tuple(x.shape)}")
     return apply(IM2COL, (x,), kernel=_pair(kernel_size, "kernel_size"),
                  stride=_pair(stride, "stride"), padding=_pair(padding, "padding"),
-                 dilation=_pair(dilation, "dilation"), pad_value=pad_value)
+                 dilation=_pair(dilation, "dilation"), pad_value=pad_value,
+                 channels_first=channels_first)
 
 
 def _batched(x, op):
@@ -186,20 +216,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         padding = (0, 0)
     elif padding == "same":
         padding = _same_padding((kh, kw), dilation, stride)
-    cols = im2col(x, (kh, kw), stride, _pair(padding, "padding"), dilation)
-    oh, ow = cols.shape[1], cols.shape[2]
+    padding = _pair(padding, "padding")
     k = cg * kh * kw
     if groups == 1:   # a GEMM per image, (O, C·kh·kw) @ (C·kh·kw, oh·ow): NCHW out
-        inputs = (cols.reshape(n, oh * ow, k), weight.reshape(o, k))
+        cols = im2col(x, (kh, kw), stride, padding, dilation, channels_first=True)
+        oh, ow = cols.shape[4], cols.shape[5]
+        inputs = (cols.reshape(n, k, oh * ow), weight.reshape(o, k))
         out = apply(CONV_GEMM, inputs if bias is None else inputs + (as_tensor(bias),))
         out = out.reshape(n, o, oh, ow)
         return out.squeeze(0) if unbatched else out
-    else:             # a batch of G GEMMs, one per group
-        grouped = cols.reshape(n * oh * ow, groups, k).transpose(1, 0, 2)
-        out = grouped @ weight.reshape(groups, o // groups, k).mT
-        out = out.transpose(1, 0, 2).reshape(n * oh * ow, o)
-        if bias is not None:
-            out = out + bias
+    cols = im2col(x, (kh, kw), stride, padding, dilation)
+    oh, ow = cols.shape[1], cols.shape[2]
+    # groups > 1: a batch of G GEMMs, one per group
+    grouped = cols.reshape(n * oh * ow, groups, k).transpose(1, 0, 2)
+    out = grouped @ weight.reshape(groups, o // groups, k).mT
+    out = out.transpose(1, 0, 2).reshape(n * oh * ow, o)
+    if bias is not None:
+        out = out + bias
     out = out.reshape(n, oh, ow, o).permute(0, 3, 1, 2)
     return out.squeeze(0) if unbatched else out
 
