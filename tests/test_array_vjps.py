@@ -81,3 +81,19 @@ def test_cross_entropy_gradient_from_the_saved_softmax_equals_a_recomputed_one()
     fused.softmax_cross_entropy(other, labels)            # another loss took the slot
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), fresh)
+
+
+@pytest.mark.parametrize("shape,k", [((2, 3, 8, 8), 2), ((2, 2, 9, 7), 2), ((1, 2, 9, 9), 3)])
+@pytest.mark.parametrize("values", ["distinct", "ties", "nan"])
+def test_max_pool_gradient_twin_equals_the_index_path(shape, k, values):
+    from chainrule.ops import fused
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    if values == "ties":
+        x = np.round(x)                     # many windows with two or more equal maxima
+    elif values == "nan":
+        x[0, 0, 0, 0] = np.nan
+    y = fused._pool_forward(x, k)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    want = fused._scatter_forward(g, fused._pool_index(x, k), x.shape)
+    np.testing.assert_array_equal(fused._pool_grad_array(g, y, x, k), want)

@@ -105,5 +105,4 @@ def _sce(g, y, x, labels, reduction):
 
 
 array_vjps(fused.SOFTMAX_XENT, _sce)
-array_vjps(fused.MAX_POOL, lambda g, y, x, kernel: fused.POOL_SCATTER.forward(
-    g, fused._pool_index(x, kernel), x.shape))
+array_vjps(fused.MAX_POOL, fused._pool_grad_array)
