@@ -249,28 +249,35 @@ def _pool_forward(x, kernel):
     return out
 
 
+def _upsample(a, k):
+    """Each entry of a (N, C, oh, ow) repeated over its k×k window: (N, C, oh·k, ow·k)."""
+    n, c, oh, ow = a.shape
+    out = np.empty((n, c, oh, k, ow * k), dtype=a.dtype)
+    out[...] = np.repeat(a, k, axis=3)[:, :, :, None, :]   # long inner runs: fast copies
+    return out.reshape(n, c, oh * k, ow * k)
+
+
 def _pool_grad_array(g, y, x, kernel):
     """max_pool2d's input gradient on arrays (the engine's first-order twin of _pool_rule).
 
-    The gradient is g at each window's first entry equal to its maximum: one comparison over
-    a (N, C, oh, k, ow, k) view, and where a window holds its maximum more than once (all-zero
-    windows after a ReLU) a pass over the k² positions keeps only the first; ~2.5x faster
-    than building the index (bench/NOTES.md). Windows that do not tile the image, and NaNs,
-    take the index path."""
+    The gradient is g at each window's first entry equal to its maximum: x compared with the
+    upsampled maxima, and where a window holds its maximum more than once (all-zero windows
+    after a ReLU) a pass over the k² positions keeps only the first; ~3x faster than building
+    the index (bench/NOTES.md). Windows that do not tile the image, and NaNs, take the index
+    path."""
     k = kernel
-    n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
-    if (h, w) != (oh * k, ow * k) or np.isnan(y).any():
+    h, w = x.shape[2], x.shape[3]
+    if (h, w) != (y.shape[2] * k, y.shape[3] * k) or np.isnan(y).any():
         return _scatter_forward(g, _pool_index(x, k), x.shape)
-    hits = np.ascontiguousarray(x).reshape(n, c, oh, k, ow, k) == y[:, :, :, None, :, None]
+    hits = x == _upsample(y, k)
     if np.count_nonzero(hits) != y.size:      # ties: keep the first hit of each window
         todo = np.ones(y.shape, dtype=bool)
         for i in range(k):
             for j in range(k):
-                hit = hits[:, :, :, i, :, j]
+                hit = hits[:, :, i::k, j::k]
                 hit &= todo
                 todo ^= hit                   # hit ⊆ todo, so xor clears those windows
-    return (hits * g[:, :, :, None, :, None]).reshape(x.shape)
+    return hits * _upsample(g, k)
 
 
 def _pool_rule(g, y, x, kernel):
