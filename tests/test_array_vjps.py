@@ -97,3 +97,25 @@ def test_max_pool_gradient_twin_equals_the_index_path(shape, k, values):
     g = rng.standard_normal(y.shape).astype(np.float32)
     want = fused._scatter_forward(g, fused._pool_index(x, k), x.shape)
     np.testing.assert_array_equal(fused._pool_grad_array(g, y, x, k), want)
+
+
+@pytest.mark.parametrize("labels,ignore_index", [([0, 3, -1], -100), ([0, 4, 1], -100),
+                                                 ([0, 2, 1], 2), ([1, 2, 1], 3)])
+def test_cross_entropy_label_check_routes_like_the_full_check(labels, ignore_index):
+    """The quick min/max test picks the fused path exactly when every label is valid and
+    none is ignored; otherwise the general path answers (or raises) as before."""
+    from chainrule.errors import IndexError_
+    from chainrule.nn import functional as F
+    x = cr.tensor(np.random.default_rng(2).standard_normal((3, 4)))
+    t = np.array(labels)
+    valid = (t != ignore_index) & (t >= 0) & (t < 4)
+    bad = ((t != ignore_index) & ((t < 0) | (t >= 4))).any()
+    assert F._labels_all_valid(t, 4, ignore_index) == (bool(valid.all()) and not bad)
+    if bad:
+        with pytest.raises(IndexError_, match="out of range"):
+            F.cross_entropy(x, cr.tensor(t), ignore_index=ignore_index)
+    else:
+        got = F.cross_entropy(x, cr.tensor(t), ignore_index=ignore_index).item()
+        logp = np.log(np.exp(x.numpy()) / np.exp(x.numpy()).sum(1, keepdims=True))
+        want = -np.mean([logp[i, k] for i, k in enumerate(labels) if k != ignore_index])
+        assert abs(got - want) < 1e-9

@@ -420,6 +420,15 @@ def _class_layout(input, target, op):
     return flat, t.reshape(-1), c
 
 
+def _labels_all_valid(t, c, ignore_index):
+    """True when every label lies in [0, c) and none is ignore_index: with the default
+    ignore_index (outside [0, c)) two reductions, not _check_labels' masks (measured 5.5 -> 2
+    µs per loss, bench/NOTES.md); bad labels then raise on the general path."""
+    if t.size and not 0 <= ignore_index < c:
+        return bool(np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < c)
+    return bool(_check_labels(t, c, ignore_index, "cross_entropy").all())
+
+
 def _check_labels(t, c, ignore_index, op):
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= c))
@@ -502,7 +511,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _cross_entropy_probs(input, target, axis, weight, reduction, label_smoothing)
     if plain and input.ndim == 2:
         _, t, c = _class_layout(input, target, "cross_entropy")
-        if _check_labels(t, c, ignore_index, "cross_entropy").all():
+        if _labels_all_valid(t, c, ignore_index):
             return fused.softmax_cross_entropy(input, t, reduction)
     logp = ops.log_softmax(input, axis)
     flat, t, c = _class_layout(logp, target, "cross_entropy")
