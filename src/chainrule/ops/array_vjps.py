@@ -40,7 +40,7 @@ array_vjps(E.SIN, lambda g, y, x: g * np.cos(x))
 array_vjps(E.COS, lambda g, y, x: -g * np.sin(x))
 array_vjps(E.TANH, lambda g, y, x: g * (1.0 - y * y))
 array_vjps(E.SIGMOID, lambda g, y, x: g * (y * (1.0 - y)))
-array_vjps(E.RELU, lambda g, y, x: g * _mask(y > 0, g))
+array_vjps(E.RELU, lambda g, y, x: g * (y > 0))      # bool × float: one pass, not two
 
 
 # ---- matmul (NumPy's 1-D and batched rules, as linalg's Tensor rules) ----
