@@ -350,6 +350,7 @@ def _walk(order, node_grads, leaf_grads, wanted_nodes, observers, retain_graph, 
           set_retained):
     """The backward loop: each node's summed gradient through its VJP to its inputs."""
     pop = node_grads.pop
+    owned = set()      # keys whose summed gradient is the engine's own array (first order)
     for node in order:
         g = pop(node, None)
         if g is None:
@@ -364,24 +365,65 @@ def _walk(order, node_grads, leaf_grads, wanted_nodes, observers, retain_graph, 
             wanted_nodes[node] = g
         if node.retained is not None and set_retained:
             _set_grad(node.retained(), g, create_graph)
-        fast = node.prim.fast
-        if fast is not None and not create_graph:    # array rules: no Tensor per VJP step
-            input_grads = node._vjp_arrays(g.data, fast)
-        else:
+        prim = node.prim
+        fast = prim.fast
+        if create_graph or fast is None:
             input_grads = node.vjp(g, create_graph)
+        elif prim.scatter is not None and not observers and _scatter_into(
+                node, g.data, node_grads, leaf_grads, owned):
+            input_grads = ()   # added straight into the input's summed gradient
+        else:                                        # array rules: no Tensor per VJP step
+            input_grads = node._vjp_arrays(g.data, fast)
         for obs in observers:
             obs(node, g, input_grads)
         for t, gi in zip(inputs, input_grads):
             if gi is None:
                 continue
             child = t._node
-            if child is None:
-                _accumulate(leaf_grads, t, gi)
+            if create_graph:
+                _accumulate(leaf_grads if child is None else node_grads,
+                            t if child is None else child, gi)
+            elif child is None:
+                _add_into(leaf_grads, t, gi, owned)
             else:
-                prev = node_grads.get(child)
-                node_grads[child] = gi if prev is None else prev + gi
+                _add_into(node_grads, child, gi, owned)
         if not retain_graph:
             node.release()
+
+
+def _add_into(store, key, g, owned):
+    """First-order accumulation: the first sum is a new array, later ones add into it."""
+    prev = store.get(key)
+    if prev is None:
+        store[key] = g
+    elif key in owned:
+        backend.np.add(prev.data, g.data, out=prev.data)
+    else:
+        store[key] = _wrap(prev.data + g.data)
+        owned.add(key)
+
+
+def _scatter_into(node, g, node_grads, leaf_grads, owned):
+    """For a primitive whose gradient is g placed at a basic index of zeros (getitem, so
+    split's pieces): add g into that slice of the input's summed gradient, one buffer for all
+    pieces instead of a full-size array per piece (bench/NOTES.md). False: not applicable."""
+    index = node.prim.scatter(node.params)
+    if index is None:
+        return False
+    t = node.inputs[0]
+    if not t.requires_grad:
+        return True
+    x = t.data
+    key, store = (t, leaf_grads) if t._node is None else (t._node, node_grads)
+    buf = store.get(key)
+    if buf is None or key not in owned:
+        data = backend.np.zeros(x.shape, dtype=x.dtype)
+        if buf is not None:
+            data += buf.data
+        buf = store[key] = _wrap(data)
+        owned.add(key)
+    buf.data[index] += g if g.dtype == x.dtype else g.astype(x.dtype)
+    return True
 
 
 def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=False,

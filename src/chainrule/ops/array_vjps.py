@@ -79,6 +79,10 @@ array_vjps(reductions.SUM, lambda g, y, x, axes, keepdims: _expand_reduced(g, x.
 array_vjps(shape.RESHAPE, lambda g, y, x, shape: g.reshape(x.shape))
 array_vjps(shape.TRANSPOSE, lambda g, y, x, axes: np.transpose(g, tuple(np.argsort(axes))))
 array_vjps(shape.GETITEM, lambda g, y, x, index: shape.SCATTER.forward(g, index, x.shape))
+# ... and for a basic index (slices, ints: split's pieces), the engine adds g straight into
+# one buffer for the input (autograd._scatter_into) instead of a full-size array per piece.
+shape.GETITEM.scatter = lambda params: params["index"] if shape._is_basic(params["index"]) \
+    else None
 
 
 # ---- fused primitives ----

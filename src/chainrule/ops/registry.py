@@ -39,13 +39,16 @@ REGISTRY = {}
 
 class Primitive:
     __slots__ = ("name", "forward", "_vjps", "formula", "derivs", "hint", "variadic", "fast",
-                 "_twins")
+                 "_twins", "scatter")
 
     def __init__(self, name, forward, vjps, formula, derivs, hint=""):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
         self._twins = None   # (the Tensor rules, their array twins), set by array_vjps
+        # params -> basic index, when the first-order gradient is g put at that index of zeros
+        # shaped like the input (getitem): the engine then adds g into one buffer
+        self.scatter = None
         self.vjps = vjps if self.variadic else tuple(vjps)
         self.formula = formula
         self.derivs = tuple(derivs)
