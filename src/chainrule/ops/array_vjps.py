@@ -22,11 +22,6 @@ def _negated(g, y, *args, **params):
     return -g
 
 
-def _mask(mask, g):
-    """A boolean (or other) mask in g's dtype, as the Tensor rules' `_const` makes it."""
-    return np.asarray(mask, dtype=g.dtype)
-
-
 # ---- elementwise ----
 array_vjps(E.ADD, _same, _same)
 array_vjps(E.SUB, _same, _negated)
