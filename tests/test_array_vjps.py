@@ -1,5 +1,6 @@
-"""The engine's array twins of the VJP rules (ops/array_vjps.py) give the same gradients as
-the Tensor rules they shadow, on every primitive sample and composite of primitive_specs."""
+"""The engine's array twins of the VJP rules (`array_vjps=` in each registry entry) give the
+same gradients as the Tensor rules they shadow, on every primitive sample and composite of
+primitive_specs."""
 import numpy as np
 import pytest
 
@@ -160,3 +161,12 @@ def test_leaf_grads_from_slices_accumulate_across_backward_calls():
         a, b = cr.split(x, 2)
         (a.sum() * 2.0 + b.sum() * 3.0).backward()
     assert x.grad.tolist() == [4.0, 4.0, 6.0, 6.0]
+
+
+def test_an_entry_needs_one_array_twin_per_input():
+    from chainrule.ops.registry import Primitive
+    rule = lambda g, y, a, b: g                                     # noqa: E731
+    with pytest.raises(ValueError, match="one rule per input"):
+        Primitive("twin_count_check", np.add, [rule, rule], "a + b", ["1", "1"],
+                  array_vjps=[rule])
+    assert "twin_count_check" not in REGISTRY

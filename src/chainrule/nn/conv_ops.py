@@ -16,7 +16,7 @@ from ..errors import ShapeError
 from ..ops import fused, where
 from ..ops.linalg import MATMUL
 from ..ops.reductions import SUM
-from ..ops.registry import Primitive, apply, array_vjps, as_tensor
+from ..ops.registry import Primitive, apply, as_tensor
 from ..ops.shape import TRANSPOSE
 from ..tensor import Tensor
 
@@ -86,27 +86,32 @@ def _im2col_rule(g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
                  dilation=dilation, channels_first=channels_first)
 
 
+# First-order twins on arrays (ops/registry.py's format): each is the other's forward.
+def _im2col_rule_array(g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
+                       channels_first=False):
+    return _col2im_forward(g, x.shape, kernel, stride, padding, dilation, channels_first)
+
+
 def _col2im_rule(g, y, cols, x_shape, kernel, stride, padding, dilation, channels_first=False):
     return apply(IM2COL, (g,), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
                  channels_first=channels_first)
 
 
+def _col2im_rule_array(g, y, cols, x_shape, kernel, stride, padding, dilation,
+                       channels_first=False):
+    return _im2col_forward(g, kernel, stride, padding, dilation, 0.0, channels_first)
+
+
 IM2COL = Primitive(
     "im2col", _im2col_forward, [_im2col_rule],
     "windows(x): every kh×kw patch of x, side by side",
-    ["1 per copy (the backward adds each window's gradient back: col2im)"], GEOMETRY_HINT)
+    ["1 per copy (the backward adds each window's gradient back: col2im)"], GEOMETRY_HINT,
+    array_vjps=[_im2col_rule_array])
 COL2IM = Primitive(
     "col2im", _col2im_forward, [_col2im_rule],
     "Σ over windows: each patch added back onto its pixels",
-    ["1 (the backward cuts the gradient into windows: im2col)"], GEOMETRY_HINT)
-
-# First-order twins on arrays (ops/array_vjps.py explains): each is the other's forward.
-array_vjps(IM2COL, lambda g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
-           channels_first=False: _col2im_forward(g, x.shape, kernel, stride, padding, dilation,
-                                                 channels_first))
-array_vjps(COL2IM, lambda g, y, cols, x_shape, kernel, stride, padding, dilation,
-           channels_first=False: _im2col_forward(g, kernel, stride, padding, dilation, 0.0,
-                                                 channels_first))
+    ["1 (the backward cuts the gradient into windows: im2col)"], GEOMETRY_HINT,
+    array_vjps=[_col2im_rule_array])
 
 
 # ---- the convolution's matrix product, in NCHW order ----
@@ -128,25 +133,33 @@ def _gemm_grad_cols(g, y, cols, w, b=None):        # (K, O) @ (N, O, L) -> (N, K
     return apply(MATMUL, (apply(TRANSPOSE, (w,), axes=(1, 0)), g))
 
 
+def _gemm_grad_cols_array(g, y, cols, w, b=None):  # first-order twins on arrays: _array
+    return np.matmul(w.T, g)
+
+
 def _gemm_grad_w(g, y, cols, w, b=None):           # Σₙ g[n] @ cols[n]ᵀ -> (O, K)
     colsT = apply(TRANSPOSE, (cols,), axes=(0, 2, 1))
     return apply(SUM, (apply(MATMUL, (g, colsT)),), axes=(0,), keepdims=False)
+
+
+def _gemm_grad_w_array(g, y, cols, w, b=None):
+    return np.add.reduce(np.matmul(g, cols.transpose(0, 2, 1)), axis=(0,))
 
 
 def _gemm_grad_b(g, y, cols, w, b=None):
     return apply(SUM, (g,), axes=(0, 2), keepdims=False)
 
 
+def _gemm_grad_b_array(g, y, cols, w, b=None):
+    return np.add.reduce(g, axis=(0, 2))
+
+
 CONV_GEMM = Primitive(
     "conv2d_gemm", _gemm_forward, [_gemm_grad_cols, _gemm_grad_w, _gemm_grad_b],
     "W @ cols + b, per image", ["W (Wᵀ @ g)", "cols (Σ over images of g @ colsᵀ)",
                                  "1 (g summed over images and pixels)"],
-    "cols must be (N, K, L) windows, W (O, K) and b (O,).")
-array_vjps(CONV_GEMM,
-           lambda g, y, cols, w, b=None: np.matmul(w.T, g),
-           lambda g, y, cols, w, b=None: np.add.reduce(np.matmul(g, cols.transpose(0, 2, 1)),
-                                                      axis=(0,)),
-           lambda g, y, cols, w, b=None: np.add.reduce(g, axis=(0, 2)))
+    "cols must be (N, K, L) windows, W (O, K) and b (O,).",
+    array_vjps=[_gemm_grad_cols_array, _gemm_grad_w_array, _gemm_grad_b_array])
 
 
 def _pair(v, what):

@@ -6,4 +6,3 @@ from .reductions import logsumexp, log_softmax, max, mean, min, softmax, std, su
 from .registry import REGISTRY, Primitive, apply, as_tensor
 from .shape import (cat, concatenate, expand, flatten, getitem, reshape, split, squeeze, stack,
                     sum_to_shape, swapaxes, transpose, unsqueeze)
-from . import array_vjps  # noqa: E402,F401  (first-order VJPs on arrays, after every primitive)

@@ -21,17 +21,31 @@ def _const(array, like):
     return Tensor._wrap(np.asarray(array, dtype=like.data.dtype))
 
 
+# Array twins shared by several entries (first order, on ndarrays: registry.py's format).
+def _same(g, y, *args, **params):
+    return g
+
+
+def _negated(g, y, *args, **params):
+    return -g
+
+
 # ---- arithmetic ----
 ADD = Primitive("add", np.add, [lambda g, y, a, b: g, lambda g, y, a, b: g],
-                "a + b", ["1", "1"], BROADCAST_HINT)
+                "a + b", ["1", "1"], BROADCAST_HINT,
+                array_vjps=[_same, _same])
 SUB = Primitive("sub", np.subtract, [lambda g, y, a, b: g, lambda g, y, a, b: -g],
-                "a - b", ["1", "-1"], BROADCAST_HINT)
+                "a - b", ["1", "-1"], BROADCAST_HINT,
+                array_vjps=[_same, _negated])
 MUL = Primitive("mul", np.multiply, [lambda g, y, a, b: g * b, lambda g, y, a, b: g * a],
-                "a · b", ["b", "a"], BROADCAST_HINT)
+                "a · b", ["b", "a"], BROADCAST_HINT,
+                array_vjps=[lambda g, y, a, b: g * b, lambda g, y, a, b: g * a])
 DIV = Primitive("div", np.true_divide,
                 [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
-                "a / b", ["1/b", "-a/b²"], BROADCAST_HINT)
-NEG = Primitive("neg", np.negative, [lambda g, y, x: -g], "-x", ["-1"])
+                "a / b", ["1/b", "-a/b²"], BROADCAST_HINT,
+                array_vjps=[lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b])
+NEG = Primitive("neg", np.negative, [lambda g, y, x: -g], "-x", ["-1"],
+                array_vjps=[_negated])
 
 
 def _pow_base(g, y, a, b):
@@ -76,12 +90,18 @@ MINIMUM = Primitive("minimum", np.minimum,
                     "min(a, b)", ["[a < b] (½ at a tie)", "[b < a] (½ at a tie)"], BROADCAST_HINT)
 
 # ---- transcendental ----
-EXP = Primitive("exp", np.exp, [lambda g, y, x: g * y], "exp(x)", ["exp(x)"])
-LOG = Primitive("log", np.log, [lambda g, y, x: g / x], "ln(x)", ["1/x"])
-SQRT = Primitive("sqrt", np.sqrt, [lambda g, y, x: g / (2.0 * y)], "√x", ["1/(2√x)"])
-SIN = Primitive("sin", np.sin, [lambda g, y, x: g * cos(x)], "sin(x)", ["cos(x)"])
-COS = Primitive("cos", np.cos, [lambda g, y, x: -g * sin(x)], "cos(x)", ["-sin(x)"])
-TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], "tanh(x)", ["1 - y²"])
+EXP = Primitive("exp", np.exp, [lambda g, y, x: g * y], "exp(x)", ["exp(x)"],
+                array_vjps=[lambda g, y, x: g * y])
+LOG = Primitive("log", np.log, [lambda g, y, x: g / x], "ln(x)", ["1/x"],
+                array_vjps=[lambda g, y, x: g / x])
+SQRT = Primitive("sqrt", np.sqrt, [lambda g, y, x: g / (2.0 * y)], "√x", ["1/(2√x)"],
+                 array_vjps=[lambda g, y, x: g / (2.0 * y)])
+SIN = Primitive("sin", np.sin, [lambda g, y, x: g * cos(x)], "sin(x)", ["cos(x)"],
+                array_vjps=[lambda g, y, x: g * np.cos(x)])
+COS = Primitive("cos", np.cos, [lambda g, y, x: -g * sin(x)], "cos(x)", ["-sin(x)"],
+                array_vjps=[lambda g, y, x: -g * np.sin(x)])
+TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], "tanh(x)", ["1 - y²"],
+                 array_vjps=[lambda g, y, x: g * (1.0 - y * y)])
 # NOTE: abs'(0) = 0, the sign function's value there (PyTorch).
 ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _const(np.sign(x.data), g)],
                 "|x|", ["sign(x)"])
@@ -94,10 +114,12 @@ def _sigmoid(x):
 
 
 SIGMOID = Primitive("sigmoid", _sigmoid, [lambda g, y, x: g * (y * (1.0 - y))],
-                    "σ(x) = 1/(1 + exp(-x))", ["y(1 - y)"])
+                    "σ(x) = 1/(1 + exp(-x))", ["y(1 - y)"],
+                    array_vjps=[lambda g, y, x: g * (y * (1.0 - y))])
 # NOTE: relu'(0) = 0 (PyTorch: the gradient passes only where the output is positive).
 RELU = Primitive("relu", lambda x: np.maximum(x, 0),
-                 [lambda g, y, x: g * _const(y.data > 0, g)], "max(x, 0)", ["[x > 0]"])
+                 [lambda g, y, x: g * _const(y.data > 0, g)], "max(x, 0)", ["[x > 0]"],
+                 array_vjps=[lambda g, y, x: g * (y > 0)])   # bool × float: one pass, not two
 
 
 def _clip_forward(x, lo, hi):

@@ -34,12 +34,17 @@ def _linear_forward(x, w, b=None):
 
 
 def _flat(t, n):
-    """`t` as a matrix of rows of length n (a no-op for the usual 2-D batch)."""
+    """`t` (a Tensor or an array) as a matrix of rows of length n (a no-op for the usual 2-D
+    batch)."""
     return t if t.ndim == 2 else t.reshape(-1, n)
 
 
 def _linear_grad_x(g, y, x, w, b=None):
     return g @ w
+
+
+def _linear_grad_x_array(g, y, x, w, b=None):      # first-order twins on arrays: _array
+    return np.matmul(g, w)
 
 
 # The rules below call the primitives directly: their arguments are valid by construction,
@@ -49,17 +54,26 @@ def _linear_grad_w(g, y, x, w, b=None):
                           _flat(x, w.shape[1])))
 
 
+def _linear_grad_w_array(g, y, x, w, b=None):
+    return np.matmul(np.transpose(_flat(g, w.shape[0]), (1, 0)), _flat(x, w.shape[1]))
+
+
 def _linear_grad_b(g, y, x, w, b=None):
     if g.ndim == 1:
         return g
     return apply(SUM, (_flat(g, w.shape[0]),), axes=(0,), keepdims=False)
 
 
+def _linear_grad_b_array(g, y, x, w, b=None):
+    return g if g.ndim == 1 else SUM.forward(_flat(g, w.shape[0]), (0,), False)
+
+
 LINEAR = Primitive(
     "linear", _linear_forward, [_linear_grad_x, _linear_grad_w, _linear_grad_b],
     "x @ Wᵀ + b", ["W (g @ W)", "x (gᵀ @ x, summed over the batch)", "1 (g summed over the batch)"],
     "x must end in in_features (x: (..., in)), W must be (out, in) and b (out,); check the "
-    "layer sizes.")
+    "layer sizes.",
+    array_vjps=[_linear_grad_x_array, _linear_grad_w_array, _linear_grad_b_array])
 
 
 def linear(x, weight, bias=None):
@@ -150,11 +164,19 @@ def _sce_rule(g, y, x, labels, reduction):
     return d * g
 
 
+def _sce_rule_array(g, y, x, labels, reduction):     # _sce_rule's first-order twin on arrays
+    d = _sce_grad_forward(x, labels, reduction)
+    if reduction == "none":
+        return d * g[..., None]
+    return d if g == 1 else d * g
+
+
 SOFTMAX_XENT = Primitive(
     "softmax_cross_entropy", _sce_forward, [_sce_rule],
     "-ln softmax(x)[label], averaged over the batch",
     ["(softmax(x) - onehot(label)) / m"],
-    "x must be (N, C) scores and labels (N,) integers in [0, C).")
+    "x must be (N, C) scores and labels (N,) integers in [0, C).",
+    array_vjps=[_sce_rule_array])
 
 
 def softmax_cross_entropy(x, labels, reduction="mean"):
@@ -249,12 +271,8 @@ def _pool_forward(x, kernel):
     return out
 
 
-def _upsample(a, k):
-    """Each entry of a (N, C, oh, ow) repeated over its k×k window: (N, C, oh·k, ow·k)."""
-    n, c, oh, ow = a.shape
-    out = np.empty((n, c, oh, k, ow * k), dtype=a.dtype)
-    out[...] = np.repeat(a, k, axis=3)[:, :, :, None, :]   # long inner runs: fast copies
-    return out.reshape(n, c, oh * k, ow * k)
+def _pool_rule(g, y, x, kernel):
+    return apply(POOL_SCATTER, (g,), index=_pool_index(x.data, kernel), shape=x.shape)
 
 
 def _pool_grad_array(g, y, x, kernel):
@@ -280,8 +298,12 @@ def _pool_grad_array(g, y, x, kernel):
     return hits * _upsample(g, k)
 
 
-def _pool_rule(g, y, x, kernel):
-    return apply(POOL_SCATTER, (g,), index=_pool_index(x.data, kernel), shape=x.shape)
+def _upsample(a, k):
+    """Each entry of a (N, C, oh, ow) repeated over its k×k window: (N, C, oh·k, ow·k)."""
+    n, c, oh, ow = a.shape
+    out = np.empty((n, c, oh, k, ow * k), dtype=a.dtype)
+    out[...] = np.repeat(a, k, axis=3)[:, :, :, None, :]   # long inner runs: fast copies
+    return out.reshape(n, c, oh * k, ow * k)
 
 
 def _scatter_forward(g, index, shape):
@@ -300,7 +322,8 @@ def _gather(v, index):
 MAX_POOL = Primitive(
     "max_pool2d", _pool_forward, [_pool_rule], "max of each k×k window",
     ["1 at the window's first largest entry, 0 elsewhere"],
-    "x must be (N, C, H, W) with H and W at least the kernel size.")
+    "x must be (N, C, H, W) with H and W at least the kernel size.",
+    array_vjps=[_pool_grad_array])
 POOL_SCATTER = Primitive(
     "max_pool2d_scatter", _scatter_forward,
     [lambda g, y, v, index, shape: _gather(g, index)],

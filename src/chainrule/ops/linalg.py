@@ -4,12 +4,25 @@ import numpy as np
 from .registry import Primitive, apply, lift_pair
 
 
+def _mT(a):
+    """The last two axes swapped, on arrays (the array twins' `.mT`)."""
+    return np.swapaxes(a, -1, -2)
+
+
 def _grad_a(g, y, a, b):
     if b.ndim == 1:                     # (..., n) @ (n,) -> (...)
         return g.unsqueeze(-1) * b
     if a.ndim == 1:                     # (n,) @ (..., n, m) -> (..., m)
         return (b @ g.unsqueeze(-1)).squeeze(-1)
     return g @ b.mT
+
+
+def _grad_a_array(g, y, a, b):          # _grad_a's first-order twin on arrays
+    if b.ndim == 1:
+        return g[..., None] * b
+    if a.ndim == 1:
+        return np.matmul(b, g[..., None])[..., 0]
+    return np.matmul(g, _mT(b))
 
 
 def _grad_b(g, y, a, b):
@@ -22,11 +35,20 @@ def _grad_b(g, y, a, b):
     return a.mT @ g
 
 
+def _grad_b_array(g, y, a, b):          # _grad_b's first-order twin on arrays
+    if a.ndim == 1:
+        return g * a if b.ndim == 1 else a[:, None] * g[..., None, :]
+    if b.ndim == 1:
+        return a * g[..., None]
+    return np.matmul(_mT(a), g)
+
+
 MATMUL = Primitive(
     "matmul", np.matmul, [_grad_a, _grad_b], "a @ b", ["b (as gᵀ-side factor: g @ bᵀ)",
                                                        "a (as aᵀ @ g)"],
     "The last dimension of a must equal the second-to-last of b (a: (..., n, k), "
-    "b: (..., k, m)); transpose an operand (.T) or check the layer sizes.")
+    "b: (..., k, m)); transpose an operand (.T) or check the layer sizes.",
+    array_vjps=[_grad_a_array, _grad_b_array])
 
 
 def matmul(a, b):

@@ -57,6 +57,12 @@ def _sum_rule(g, y, x, axes, keepdims):
     return expand_reduced(g, x.shape, axes, keepdims)
 
 
+def _sum_rule_array(g, y, x, axes, keepdims):       # _sum_rule's first-order twin on arrays
+    if not keepdims:
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+    return np.broadcast_to(g, x.shape)
+
+
 def _extremum_rule(g, y, x, axes, keepdims):
     # NOTE: ties share the gradient evenly (PyTorch's amax/amin and full max()).
     yk = y.data if keepdims else np.expand_dims(y.data, axes)
@@ -68,7 +74,7 @@ def _extremum_rule(g, y, x, axes, keepdims):
 # np.add.reduce, not np.sum: the same reduction without np.sum's Python wrapper (measured
 # 2.7 -> 1.1 µs on 16 elements, bench/NOTES.md); results and dtypes are identical.
 SUM = Primitive("sum", lambda x, axes, keepdims: np.add.reduce(x, axis=axes, keepdims=keepdims),
-                [_sum_rule], "Σ x", ["1"], AXIS_HINT)
+                [_sum_rule], "Σ x", ["1"], AXIS_HINT, array_vjps=[_sum_rule_array])
 MAX = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
                 [_extremum_rule], "max x", ["[x = max] / #ties"], AXIS_HINT)
 MIN = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),

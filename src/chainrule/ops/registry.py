@@ -15,10 +15,19 @@ Format of a registry entry (one `Primitive(...)` call per primitive, in the ops 
               (y is the output)
     hint      what to tell a user whose inputs the forward rejected
 
-Optionally (ops/array_vjps.py), `array_vjps(prim, *rules)` attaches rules on plain arrays,
-rule(g, y, *input_arrays, **params) -> ndarray, the same math as the Tensor rules. The engine
-uses them for first-order backward (create_graph=False): no Tensor, no `apply` per step of the
-VJP (measured: bench/NOTES.md). The Tensor rules stay the definition; a test compares the two.
+Optional keywords:
+
+    array_vjps  first-order twins of the vjps on plain arrays, one per input (None where the
+                Tensor rule is None): rule(g, y, *input_arrays, **params) -> ndarray, the same
+                math, written in the entry directly under the Tensor rule each one mirrors.
+                The engine uses them for first-order backward (create_graph=False): no Tensor,
+                no `apply` per step of the VJP (measured: bench/NOTES.md). The Tensor rules
+                stay the definition: replacing them (a test's or a user's patch) switches the
+                twins off until the original rules are back; tests/test_array_vjps.py
+                compares twins and rules on every sample.
+    scatter     params -> a basic index (or None), when the first-order gradient is g put at
+                that index of zeros shaped like the input (getitem): the engine then adds g
+                into one buffer for the input (autograd._scatter_into)
 
 Conventions at non-differentiable points follow PyTorch and are written at each rule as NOTE.
 """
@@ -41,15 +50,15 @@ class Primitive:
     __slots__ = ("name", "forward", "_vjps", "formula", "derivs", "hint", "variadic", "fast",
                  "_twins", "scatter")
 
-    def __init__(self, name, forward, vjps, formula, derivs, hint=""):
+    def __init__(self, name, forward, vjps, formula, derivs, hint="", *, array_vjps=None,
+                 scatter=None):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
-        self._twins = None   # (the Tensor rules, their array twins), set by array_vjps
-        # params -> basic index, when the first-order gradient is g put at that index of zeros
-        # shaped like the input (getitem): the engine then adds g into one buffer
-        self.scatter = None
-        self.vjps = vjps if self.variadic else tuple(vjps)
+        rules = vjps if self.variadic else tuple(vjps)
+        self._twins = None if array_vjps is None else (rules, _twins(name, rules, array_vjps))
+        self.scatter = scatter
+        self.vjps = rules       # sets `fast`: the twins, while these rules are in place
         self.formula = formula
         self.derivs = tuple(derivs)
         self.hint = hint
@@ -77,15 +86,13 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
-def array_vjps(prim, *rules):
-    """Attach first-order VJP rules on arrays to `prim`, one per input (None: no gradient,
-    where the Tensor rule is None too)."""
-    if prim.variadic or len(rules) != len(prim.vjps):
-        raise ValueError(f"array_vjps({prim.name}): give one rule per input "
-                         f"({len(prim.vjps)}), not {len(rules)}")
-    prim._twins = (prim.vjps, tuple(rules))
-    prim.fast = prim._twins[1]
-    return prim
+def _twins(name, rules, twins):
+    """The array twins as a tuple, one per Tensor rule."""
+    twins = tuple(twins)
+    if callable(rules) or len(twins) != len(rules):
+        raise ValueError(f"primitive {name!r}: array_vjps needs one rule per input "
+                         f"({'variadic' if callable(rules) else len(rules)}), not {len(twins)}")
+    return twins
 
 
 # Set by detect_anomaly: called with each new node (to remember where it was made).

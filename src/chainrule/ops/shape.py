@@ -14,11 +14,13 @@ from .registry import Primitive, apply, as_tensor
 RESHAPE = Primitive(
     "reshape", lambda x, shape: x.reshape(shape), [lambda g, y, x, shape: g.reshape(x.shape)],
     "reshape(x)", ["1 (each value moves)"],
-    "The new shape must hold the same number of elements (use -1 for one inferred dimension).")
+    "The new shape must hold the same number of elements (use -1 for one inferred dimension).",
+    array_vjps=[lambda g, y, x, shape: g.reshape(x.shape)])
 TRANSPOSE = Primitive(
     "transpose", lambda x, axes: np.transpose(x, axes),
     [lambda g, y, x, axes: transpose(g, tuple(np.argsort(axes)))],
-    "transpose(x)", ["1 (each value moves)"], "Give each axis exactly once.")
+    "transpose(x)", ["1 (each value moves)"], "Give each axis exactly once.",
+    array_vjps=[lambda g, y, x, axes: np.transpose(g, tuple(np.argsort(axes)))])
 BROADCAST = Primitive(
     "expand", lambda x, shape: np.broadcast_to(x, shape),
     [lambda g, y, x, shape: sum_to_shape(g, x.shape)],
@@ -60,7 +62,11 @@ GETITEM = Primitive(
     "getitem", lambda x, index: x[index],
     [lambda g, y, x, index: apply(SCATTER, (g,), index=index, shape=x.shape)],
     "x[index]", ["1 at the picked entries"],
-    "Indices must lie within each dimension (negative ones count from the end).")
+    "Indices must lie within each dimension (negative ones count from the end).",
+    array_vjps=[lambda g, y, x, index: _scatter_forward(g, index, x.shape)],
+    # ... and for a basic index (slices, ints: split's pieces), the engine adds g straight
+    # into one buffer for the input instead of a full-size array per piece.
+    scatter=lambda params: params["index"] if _is_basic(params["index"]) else None)
 SCATTER = Primitive(
     "scatter_add", _scatter_forward,
     [lambda g, y, x, index, shape: apply(GETITEM, (g,), index=index)],
