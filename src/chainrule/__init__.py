@@ -11,10 +11,10 @@ from .backend import (bool_, float16, float32, float64, get_default_dtype, get_r
 from .check import gradcheck, gradgradcheck
 from .creation import (arange, eye, full, linspace, ones, ones_like, rand, randint, randn, tensor,
                        zeros, zeros_like)
-from .ops import (abs, cat, clip, concatenate, cos, exp, expand, flatten, log, log_softmax,
-                  logsumexp, matmul, max, maximum, mean, min, minimum, relu, reshape, sigmoid,
-                  sin, softmax, split, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze,
-                  var, where)
+from .ops import (abs, clip, cos, exp, expand, flatten, log, matmul, maximum, minimum, relu,
+                  reshape, sigmoid, sin, sqrt, tanh, transpose, where)
+from .ops.keywords import (argmax, argmin, cat, concatenate, log_softmax, logsumexp, max, mean,
+                           min, softmax, split, squeeze, stack, std, sum, unsqueeze, var)
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad
 
 __version__ = "0.1.0"

@@ -351,38 +351,43 @@ class Tensor:
     def matmul(self, other):
         return ops.matmul(self, other)
 
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis, keepdims)
+    # Reductions take NumPy's axis=/keepdims= or PyTorch's dim=/keepdim= (ops/keywords.py).
+    def sum(self, *args, **kwargs):
+        """Sum over `axis`/`dim` (all when None)."""
+        return _kw.sum(self, *args, **kwargs)
 
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis, keepdims)
+    def mean(self, *args, **kwargs):
+        return _kw.mean(self, *args, **kwargs)
 
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis, keepdims)
+    def max(self, *args, **kwargs):
+        """Largest value; with `dim=`, (values, indices) as in PyTorch."""
+        return _kw.max(self, *args, **kwargs)
 
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis, keepdims)
+    def min(self, *args, **kwargs):
+        """Smallest value; with `dim=`, (values, indices) as in PyTorch."""
+        return _kw.min(self, *args, **kwargs)
 
-    def var(self, axis=None, keepdims=False, correction=1):
-        return ops.var(self, axis, keepdims, correction)
+    def var(self, *args, **kwargs):
+        """Variance (correction=1 by default, as in PyTorch)."""
+        return _kw.var(self, *args, **kwargs)
 
-    def std(self, axis=None, keepdims=False, correction=1):
-        return ops.std(self, axis, keepdims, correction)
+    def std(self, *args, **kwargs):
+        return _kw.std(self, *args, **kwargs)
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return ops.logsumexp(self, axis, keepdims)
+    def logsumexp(self, *args, **kwargs):
+        return _kw.logsumexp(self, *args, **kwargs)
 
-    def softmax(self, axis=-1):
-        return ops.softmax(self, axis)
+    def softmax(self, *args, **kwargs):
+        return _kw.softmax(self, *args, **kwargs)
 
-    def log_softmax(self, axis=-1):
-        return ops.log_softmax(self, axis)
+    def log_softmax(self, *args, **kwargs):
+        return _kw.log_softmax(self, *args, **kwargs)
 
-    def argmax(self, axis=None, keepdims=False):
-        return Tensor._wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
+    def argmax(self, *args, **kwargs):
+        return _kw.argmax(self, *args, **kwargs)
 
-    def argmin(self, axis=None, keepdims=False):
-        return Tensor._wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
+    def argmin(self, *args, **kwargs):
+        return _kw.argmin(self, *args, **kwargs)
 
     def any(self):
         return bool(self.data.any())
@@ -412,19 +417,26 @@ class Tensor:
     def swapaxes(self, a, b):
         return ops.swapaxes(self, a, b)
 
-    def squeeze(self, axis=None):
-        return ops.squeeze(self, axis)
+    def squeeze(self, *args, **kwargs):
+        return _kw.squeeze(self, *args, **kwargs)
 
-    def unsqueeze(self, axis):
-        return ops.unsqueeze(self, axis)
+    def unsqueeze(self, *args, **kwargs):
+        return _kw.unsqueeze(self, *args, **kwargs)
 
     def expand(self, *shape):
         return ops.expand(self, _shape_arg(shape))
 
     broadcast_to = expand
 
-    def split(self, split_size_or_sections, axis=0):
-        return ops.split(self, split_size_or_sections, axis)
+    def split(self, *args, **kwargs):
+        return _kw.split(self, *args, **kwargs)
+
+    def t(self):
+        """The transpose of a matrix (PyTorch's `.t()`; a 0-d or 1-D tensor is returned as is)."""
+        if self.ndim > 2:
+            raise ShapeError(f"t(): expects a tensor with at most 2 dimensions, got shape "
+                             f"{self.shape}; use .transpose(d0, d1) or .mT")
+        return self if self.ndim < 2 else self.T
 
 
 _SYMBOL = {"add_": "+", "sub_": "-", "mul_": "*", "div_": "/"}
@@ -451,6 +463,7 @@ def _shape_arg(args):
 
 
 from . import ops  # noqa: E402  (ops builds on Tensor; imported last to close the cycle)
+from .ops import keywords as _kw  # noqa: E402
 
 # The hottest operators call their op function directly (one Python call frame less per op).
 Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul
