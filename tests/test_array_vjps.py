@@ -73,15 +73,36 @@ def test_cross_entropy_gradient_from_the_saved_softmax_equals_a_recomputed_one()
     x = cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float32, requires_grad=True)
     labels = np.array([0, 3, 1, 1, 2])
     loss = fused.softmax_cross_entropy(x, labels)
-    assert fused._saved is not None and fused._saved[0] is x.data
-    saved = fused._sce_grad_forward(x.data, loss._node.params["labels"], "mean")
-    fused._saved = None                                   # force the recomputation
-    fresh = fused._sce_grad_forward(x.data, loss._node.params["labels"], "mean")
-    assert np.array_equal(saved, fresh)
-    other = cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float32)
-    fused.softmax_cross_entropy(other, labels)            # another loss took the slot
+    saved = loss._node.params["saved"]
+    assert saved["x"] is x.data and saved["labels"] is loss._node.params["labels"]
+    fresh = fused._sce_grad_forward(x.data, loss._node.params["labels"], "mean")   # recomputed
+    other = fused.softmax_cross_entropy(x * 2.0, labels)          # another loss, its own slot
     loss.backward()
+    assert saved == {}                   # taken by the backward: the node keeps no softmax
     np.testing.assert_array_equal(x.grad.numpy(), fresh)
+    assert other._node.params["saved"]["x"] is other._node.inputs[0].data
+
+
+def test_a_forward_rerun_with_the_same_params_never_hands_its_softmax_to_the_first_node():
+    """explain's rounding replay and verification re-run a recorded forward with the node's
+    own params (the same `saved` dict) on other arrays: the first node's backward must then
+    recompute, not take the replay's softmax."""
+    from chainrule.ops import fused
+    rng = np.random.default_rng(4)
+    x = cr.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    labels = np.array([2, 0, 1])
+    loss = fused.softmax_cross_entropy(x, labels, reduction="sum")
+    params = loss._node.params
+    want = fused._sce_grad_forward(x.data, labels, "sum")
+    fused.SOFTMAX_XENT.forward(x.data + 5.0 * rng.standard_normal((3, 4)), **params)
+    assert params["saved"]["x"] is not x.data
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+    replayed = cr.ops.apply(fused.SOFTMAX_XENT, (x,), **params)   # same dict, same logits
+    x.grad = None
+    replayed.backward()
+    assert params["saved"] == {}                         # this time the saved softmax served
+    np.testing.assert_array_equal(x.grad.numpy(), want)
 
 
 @pytest.mark.parametrize("shape,k", [((2, 3, 8, 8), 2), ((2, 2, 9, 7), 2), ((1, 2, 9, 9), 3)])

@@ -111,28 +111,32 @@ def _scale(reduction, count, dtype):
 
 
 # The loss's forward keeps its exp(x - max) and row sums for the backward that usually
-# follows (like any saved output: the engine's version check guards the logits); one slot,
-# matched by the identity of the logits and labels arrays, else recomputed. Only for small
-# logits, where the recomputation's fixed cost matters (measured: bench/NOTES.md) and
-# holding them until the next loss costs nothing.
-_saved = None   # (x, labels, e, row sums) of the latest forward
+# follows, in its node's own `saved` param: a dict that softmax_cross_entropy makes per call,
+# so it lives and dies with the node (the engine's version check guards the logits). Each
+# forward run refills it, tagged with the logits and labels arrays it was computed from; the
+# gradient takes it (emptying the dict) only for those very arrays, else recomputes. So a
+# second forward with the same params (explain's rounding replay and verification run the
+# recorded forward on other arrays) never hands its softmax to another node's backward. Only
+# for small logits, where the recomputation's fixed cost matters (measured: bench/NOTES.md).
 SAVE_MAX = 1 << 16
 
 
-def _sce_forward(x, labels, reduction):
-    global _saved
+def _sce_forward(x, labels, reduction, saved=None):
     s = _shifted(x, 1)
     e = np.exp(s)
     total = np.add.reduce(e, axis=1, keepdims=True)
-    _saved = (x, labels, e, total) if e.size <= SAVE_MAX else None
+    if saved is not None:
+        saved.clear()
     per = np.log(total[:, 0]) - s[np.arange(x.shape[0]), labels]
+    if saved is not None and e.size <= SAVE_MAX:
+        saved.update(x=x, labels=labels, e=e, total=total)
     return _reduce(per, reduction, x.shape[0])
 
 
-def _sce_grad_forward(x, labels, reduction):
-    saved = _saved
-    if saved is not None and saved[0] is x and saved[1] is labels:
-        e = saved[2] / saved[3]
+def _sce_grad_forward(x, labels, reduction, saved=None):
+    if saved and saved["x"] is x and saved["labels"] is labels:
+        e = np.divide(saved["e"], saved["total"], out=saved["e"])
+        saved.clear()        # used: the node holds no softmax once its backward has run
     else:
         e = np.exp(_shifted(x, 1))
         e /= np.add.reduce(e, axis=1, keepdims=True)
@@ -142,7 +146,7 @@ def _sce_grad_forward(x, labels, reduction):
     return e
 
 
-def _sce_grad_vjp(v, d, x, labels, reduction):
+def _sce_grad_vjp(v, d, x, labels, reduction, saved=None):
     # d/dx of c·(softmax(x) - Y) applied to v: c·(p ⊙ v - p ⊙ Σⱼ pⱼvⱼ), p = softmax(x)
     p = softmax(x, 1)
     pv = p * v
@@ -155,8 +159,8 @@ SOFTMAX_XENT_GRAD = Primitive(
     "c·(softmax(x) - onehot(labels))", ["c·(diag(p) - p pᵀ) per row, p = softmax(x)"])
 
 
-def _sce_rule(g, y, x, labels, reduction):
-    d = apply(SOFTMAX_XENT_GRAD, (x,), labels=labels, reduction=reduction)
+def _sce_rule(g, y, x, labels, reduction, saved=None):
+    d = apply(SOFTMAX_XENT_GRAD, (x,), labels=labels, reduction=reduction, saved=saved)
     if reduction == "none":
         return d * g.unsqueeze(-1)
     if not g.requires_grad and g.data == 1:   # loss.backward(): skip a multiplication by 1
@@ -164,8 +168,8 @@ def _sce_rule(g, y, x, labels, reduction):
     return d * g
 
 
-def _sce_rule_array(g, y, x, labels, reduction):     # _sce_rule's first-order twin on arrays
-    d = _sce_grad_forward(x, labels, reduction)
+def _sce_rule_array(g, y, x, labels, reduction, saved=None):   # _sce_rule's twin on arrays
+    d = _sce_grad_forward(x, labels, reduction, saved)
     if reduction == "none":
         return d * g[..., None]
     return d if g == 1 else d * g
@@ -187,7 +191,7 @@ def softmax_cross_entropy(x, labels, reduction="mean"):
     0.2395
     """
     labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
-    return apply(SOFTMAX_XENT, (as_tensor(x),), labels=labels, reduction=reduction)
+    return apply(SOFTMAX_XENT, (as_tensor(x),), labels=labels, reduction=reduction, saved={})
 
 
 def _probs_forward(x, t, axis, reduction):

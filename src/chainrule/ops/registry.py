@@ -131,7 +131,7 @@ def apply(prim, inputs, **params):
 def _explain_failure(prim, inputs, params, exc):
     from ..errors import IndexError_
     shapes = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
-    extra = "".join(f", {k}={v!r}" for k, v in params.items() if k != "index")
+    extra = "".join(f", {k}={v!r}" for k, v in params.items() if k not in ("index", "saved"))
     msg = f"{prim.name}: inputs {shapes}{extra}: {exc}."
     if prim.hint:
         msg += f" {prim.hint}"
