@@ -66,3 +66,22 @@ def test_both_spellings_at_once_is_an_error():
         x.sum(axis=1, dim=1)
     with pytest.raises(TypeError, match="axis= or dim="):
         x.max(axis=1, dim=1)
+
+
+@pytest.mark.parametrize("p", [2, 1, float("inf")])
+@pytest.mark.parametrize("dim", [None, 1])
+def test_norm_matches_torch_including_a_zero_row(p, dim):
+    data = np.random.default_rng(1).standard_normal((3, 4))
+    data[1] = 0.0                                     # the 2-norm's gradient there is 0, not nan
+    x, t = cr.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    ours, theirs = x.norm(p=p, dim=dim), t.norm(p=p, dim=dim)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-12)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10)
+    assert cr.gradcheck(lambda a: a.norm(p=p, dim=dim), [cr.tensor(data[[0, 2]])])
+
+
+def test_norm_rejects_unsupported_p():
+    with pytest.raises(cr.errors.ShapeError, match="p=3"):
+        cr.norm(cr.ones(3), p=3)

@@ -14,7 +14,8 @@ from .creation import (arange, eye, full, linspace, ones, ones_like, rand, randi
 from .ops import (abs, clip, cos, exp, expand, flatten, log, matmul, maximum, minimum, relu,
                   reshape, sigmoid, sin, sqrt, tanh, transpose, where)
 from .ops.keywords import (argmax, argmin, cat, concatenate, log_softmax, logsumexp, max, mean,
-                           min, softmax, split, squeeze, stack, std, sum, unsqueeze, var)
+                           min, norm, softmax, split, squeeze, stack, std, sum, unsqueeze,
+                           var)
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad
 
 __version__ = "0.1.0"

@@ -374,6 +374,10 @@ class Tensor:
     def std(self, *args, **kwargs):
         return _kw.std(self, *args, **kwargs)
 
+    def norm(self, *args, **kwargs):
+        """The p-norm (p = 2 by default; 1 or inf) over `axis`/`dim`."""
+        return _kw.norm(self, *args, **kwargs)
+
     def logsumexp(self, *args, **kwargs):
         return _kw.logsumexp(self, *args, **kwargs)
 

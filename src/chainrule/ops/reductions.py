@@ -176,14 +176,39 @@ def std(x, axis=None, keepdims=False, correction=1):
     >>> cr.tensor([1.0, 3.0]).std().item()
     1.4142135381698608
     """
-    # NOTE: where the variance is 0 (all values equal) the gradient is 0, as in PyTorch, not
-    # the nan of √'(0)·0: √ is taken of 1 there and its gradient masked by the outer where.
-    v = var(x, axis, keepdims, correction)
-    flat = v.data == 0
-    if not flat.any():
+    return _sqrt_zero_grad_at_zero(var(x, axis, keepdims, correction))
+
+
+def _sqrt_zero_grad_at_zero(v):
+    """√v whose gradient is 0 where v = 0.
+
+    NOTE: where v is 0 (a variance of equal values, a norm of zeros) the gradient is 0, as in
+    PyTorch, not the nan of √'(0)·0: √ is taken of 1 there and masked by the outer where."""
+    zero = v.data == 0
+    if not zero.any():
         return v.sqrt()
     from .elementwise import where
-    return where(flat, 0.0, where(flat, 1.0, v).sqrt())
+    return where(zero, 0.0, where(zero, 1.0, v).sqrt())
+
+
+def norm(x, p=2, axis=None, keepdims=False):
+    """The p-norm over `axis` (all entries when None) for p = 2, 1 or inf; as in PyTorch the
+    2-norm's gradient at a zero vector is 0.
+
+    >>> import chainrule as cr
+    >>> cr.tensor([3.0, 4.0]).norm().item()
+    5.0
+    >>> cr.tensor([[3.0, -4.0], [0.0, 0.0]]).norm(p=1, dim=1).tolist()
+    [7.0, 0.0]
+    """
+    x = as_tensor(x)
+    if p == 2:
+        return _sqrt_zero_grad_at_zero(sum(x * x, axis, keepdims))
+    if p == 1:
+        return sum(x.abs(), axis, keepdims)
+    if p in (float("inf"), "inf"):
+        return max(x.abs(), axis, keepdims)
+    raise ShapeError(f"norm: p={p!r} is not supported; use p=2 (default), 1 or float('inf')")
 
 
 def _stable_shift(x, axis, op):
