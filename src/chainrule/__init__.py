@@ -7,7 +7,8 @@ from .tensor import Tensor  # first: tensor -> ops -> autograd is the import ord
 from . import autograd, errors
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (bool_, float16, float32, float64, get_default_dtype, get_rng_state, int32,
-                      int64, manual_seed, set_default_dtype, set_rng_state)
+                      int64, manual_seed, num_threads, set_default_dtype, set_num_threads,
+                      set_rng_state)
 from .check import gradcheck, gradgradcheck
 from .creation import (arange, eye, full, linspace, ones, ones_like, rand, randint, randn, tensor,
                        zeros, zeros_like)

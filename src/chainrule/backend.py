@@ -1,4 +1,5 @@
-"""The one place that imports NumPy: array creation, the dtype policy and the random generator.
+"""The one place that imports NumPy: array creation, the dtype policy, the random generator
+and the BLAS thread count.
 
 Policy (PyTorch's): Python floats become the default dtype (float32 unless changed with
 `set_default_dtype`), Python ints become int64, bools stay bool, and a NumPy array keeps its
@@ -150,3 +151,40 @@ def set_rng_state(state):
     True
     """
     _rng.bit_generator.state = state
+
+
+def _blas_limits(n, op):
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        from .errors import ShapeError
+        raise ShapeError(f"{op}: the number of threads must be a positive int, got {n!r}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        from .errors import ChainruleError
+        raise ChainruleError(f"{op} needs threadpoolctl to reach NumPy's BLAS; install it with "
+                             "`pip install threadpoolctl` (it comes with scikit-learn)") from exc
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def set_num_threads(n):
+    """Limit the BLAS threads of NumPy's matrix products (PyTorch's `set_num_threads`).
+
+    Small models on a busy laptop often train fastest with 1: extra BLAS threads wait for a
+    core more than they compute. Uses threadpoolctl (installed with scikit-learn).
+
+    (The example is not run by the doc tests: it would hold for the rest of their run.)
+
+    >>> import chainrule as cr
+    >>> cr.set_num_threads(1)  # doctest: +SKIP
+    """
+    _blas_limits(n, "set_num_threads")
+
+
+def num_threads(n):
+    """A context manager limiting BLAS threads inside its block only.
+
+    >>> import chainrule as cr
+    >>> with cr.num_threads(1):
+    ...     y = cr.ones(64, 64) @ cr.ones(64, 64)
+    """
+    return _blas_limits(n, "num_threads")

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from . import backend
 from .errors import ChainruleError
 
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop",
@@ -72,13 +73,13 @@ def main(argv=None):
 
 
 def _blas_threads(n):
-    """Limit BLAS threads with threadpoolctl (installed with scikit-learn) when available."""
+    """Limit BLAS threads for the run when threadpoolctl (installed with scikit-learn) is
+    there; without it the run goes on with BLAS's own default."""
     import contextlib
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+        return backend.num_threads(n)
+    except ChainruleError:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
 
 
 def load_split(name, seed, test_fraction=0.2, val_fraction=0.1):
