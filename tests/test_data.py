@@ -1,6 +1,5 @@
 """Datasets, DataLoader (batching, seeded shuffling, drop_last, collate, resumable order),
 splits, and the bundled data sets."""
-import os
 
 import numpy as np
 import pytest

@@ -185,14 +185,6 @@ class Node:
     def name(self):
         return self.prim.name
 
-    def output_tensor(self, differentiable):
-        """The output as a tensor; attached to this node when the VJP itself is recorded."""
-        t = Tensor._wrap(self.out)
-        if differentiable:
-            t.requires_grad = True
-            t._node = self
-        return t
-
     def vjp(self, g, create_graph):
         """Gradients for each input (None where an input needs none), shaped like the inputs."""
         prim = self.prim
