@@ -21,8 +21,8 @@ import chainrule as cr
 
 
 def load_all_primitives():
-    """Import every chainrule module, so primitives registered outside chainrule.ops (nn's
-    convolution, loss and special-function primitives) are in REGISTRY too."""
+    """Import every chainrule module, so any primitive registered outside chainrule.ops is in
+    REGISTRY too (today all of them live in chainrule.ops, which registers them on import)."""
     for info in pkgutil.walk_packages(cr.__path__, "chainrule."):
         importlib.import_module(info.name)
     return cr.ops.REGISTRY
@@ -284,7 +284,7 @@ def _cast_samples():
     ]
 
 
-# ---- primitives registered by chainrule.nn, called through nn.functional ----
+# ---- primitives of ops/conv.py, ops/losses.py, ops/special.py, called through nn.functional ----
 def _conv_samples():
     x_img = anyval
     return [

@@ -6,7 +6,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.errors import DTypeError, IndexError_, ShapeError
-from chainrule.nn import conv_ops
+from chainrule.ops import conv as conv_ops
 from chainrule.nn import functional as F
 
 try:

@@ -4,7 +4,7 @@ While `detect_anomaly()` is active, every recorded node remembers the user's sou
 created it (the first stack frame outside the chainrule package), and the backward pass is
 watched: the first VJP that produces a non-finite gradient stops it with an `AnomalyError`
 naming the op, that source line and a summary of the offending values. Both hooks are the
-engine's own extension points (`ops.registry.node_hooks`, `autograd._observers`), so anomaly
+engine's own extension points (`ops.registry.node_hooks`, `autograd.observe`), so anomaly
 mode observes the real backward pass and costs nothing when it is off.
 """
 import os
@@ -15,6 +15,7 @@ import numpy as np
 from . import autograd
 from .errors import AnomalyError
 from .ops import registry
+from .ops.registry import value
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -68,9 +69,9 @@ def _finite_summary(array):
 
 def _check_gradients(node, g, input_grads):
     for i, gi in enumerate(input_grads):
-        if gi is None or np.isfinite(gi.data).all():
+        if gi is None or np.isfinite(value(gi)).all():
             continue
-        upstream = g.data
+        upstream = value(g)
         cause = ("the upstream gradient was already non-finite"
                  if not np.isfinite(upstream).all() else
                  f"the upstream gradient was finite ({_finite_summary(upstream)}), so the "
@@ -80,7 +81,7 @@ def _check_gradients(node, g, input_grads):
         values = "; ".join(f"input {k}: {_finite_or_bad(t.data)}" for k, t in enumerate(inputs))
         raise AnomalyError(
             f"detect_anomaly: the backward of '{node.prim.name}' produced a non-finite gradient "
-            f"for its input {i}: {summarize(gi.data)}.\n"
+            f"for its input {i}: {summarize(value(gi))}.\n"
             f"The forward call was made at:\n  {_where(node)}\n"
             f"Forward input values — {values}. Cause: {cause}.\n"
             "Fix: keep the op inside its domain (e.g. clip before log/sqrt/div, add an epsilon), "

@@ -15,7 +15,7 @@ from . import backend
 from .errors import GraphError
 from .tensor import Tensor
 
-_wrap = Tensor._wrap
+np = backend.np
 
 
 class _GradMode:
@@ -114,8 +114,35 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-# Set by `explain` (and anomaly mode) to watch the backward pass; None costs nothing.
+# The watchers of every backward pass (see `observe`); an empty list costs nothing.
 _observers = []
+
+
+class observe:
+    """Call `fn(node, g, input_grads)` at each node of every backward pass inside the block:
+    g is the gradient summed at the node's output, input_grads its inputs' shares (None where
+    none flows); arrays in a first-order backward, Tensors under create_graph. The watcher
+    sees the very path a plain backward runs; explain and anomaly mode are such watchers.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(2.0, requires_grad=True)
+    >>> seen = []
+    >>> with cr.autograd.observe(lambda node, g, grads: seen.append(node.name)):
+    ...     (x * x).sin().backward()
+    >>> seen
+    ['sin', 'mul']
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __enter__(self):
+        _observers.append(self.fn)
+        return self
+
+    def __exit__(self, *exc):
+        _observers.remove(self.fn)
+        return False
 
 
 # ---- the graph and Python's cyclic garbage collector ----
@@ -186,51 +213,21 @@ class Node:
         return self.prim.name
 
     def vjp(self, g, create_graph):
-        """Gradients for each input (None where an input needs none), shaped like the inputs."""
-        prim = self.prim
-        if prim.fast is not None and not create_graph:
-            return self._vjp_arrays(g.data, prim.fast)
-        inputs = self.inputs
-        params = self.params
-        out = _wrap(self.out)
+        """Each input's gradient (None where none flows), shaped like the input: the rules run
+        on arrays (g an array) for first order, on recording Tensors under create_graph."""
+        prim, inputs, params = self.prim, self.inputs, self.params
         if create_graph:
-            out.requires_grad = True
-            out._node = self
-        grads = []
+            y = Tensor._wrap(self.out)
+            y.requires_grad, y._node = True, self
+            args, rules = inputs, prim.vjps
+        else:
+            y, rules = self.out, prim.kernels
+            args = [t.data for t in inputs]
+        grads = [None] * len(inputs)
         for i, t in enumerate(inputs):
-            if not t.requires_grad:
-                grads.append(None)
-                continue
-            rule = prim.vjps(i) if prim.variadic else prim.vjps[i]
-            if rule is None:
-                grads.append(None)
-                continue
-            gi = rule(g, out, *inputs, **params)
-            data = gi.data
-            if data.shape != t.data.shape:
-                gi = _ops().sum_to_shape(gi, t.data.shape)
-                data = gi.data
-            if data.dtype != t.data.dtype:
-                gi = gi.astype(t.data.dtype)
-            grads.append(gi)
-        return grads
-
-    def _vjp_arrays(self, g, rules):
-        """`vjp` through the primitive's array rules: first order only, no Tensor per step."""
-        inputs, y, params = self.inputs, self.out, self.params
-        arrays = [t.data for t in inputs]
-        grads = [None] * len(arrays)
-        i = 0
-        for t, rule in zip(inputs, rules):
+            rule = rules(i) if prim.variadic else rules[i]
             if rule is not None and t.requires_grad:
-                gi = rule(g, y, *arrays, **params)
-                x = arrays[i]
-                if gi.shape != x.shape:
-                    gi = sum_to(gi, x.shape)
-                if gi.dtype != x.dtype:
-                    gi = gi.astype(x.dtype)
-                grads[i] = _wrap(gi)
-            i += 1
+                grads[i] = _fit(rule(g, y, *args, **params), t.data)
         return grads
 
     def release(self):
@@ -250,19 +247,29 @@ class Node:
         return f"<Node {self.prim.name}>"
 
 
-def sum_to(a, shape):
-    """Sum the broadcast array `a` back to `shape` (the array twin of ops.sum_to_shape)."""
-    lead = a.ndim - len(shape)
+def _fit(g, x):
+    """A rule's result as the gradient of array `x`: summed back to its shape (undoing a
+    broadcast), in its dtype; a plain array result is made an ndarray (0-d arithmetic gives
+    NumPy scalars)."""
+    if type(g) is not np.ndarray and not isinstance(g, Tensor):
+        g = np.asarray(g)
+    if g.shape != x.shape:
+        g = sum_to(g, x.shape)
+    if g.dtype != x.dtype:
+        g = g.astype(x.dtype)
+    return g
+
+
+def sum_to(g, shape):
+    """Sum the broadcast gradient `g` (array or Tensor) back to `shape`: the one place
+    broadcasting is undone."""
+    lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and a.shape[i + lead] != 1)
-    if axes:
-        a = backend.np.add.reduce(a, axis=axes, keepdims=True)
-    return a.reshape(shape)
-
-
-def _ops():
-    from . import ops
-    return ops
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    if axes:   # np.add.reduce: np.sum without its Python wrapper (bench/NOTES.md)
+        g = np.add.reduce(g, axis=axes, keepdims=True) if type(g) is np.ndarray else \
+            g.sum(axes, keepdims=True)
+    return g.reshape(shape)
 
 
 def _freed_error(node):
@@ -275,7 +282,7 @@ def _freed_error(node):
 def toposort(roots):
     """Nodes reachable from `roots`, every node before the nodes that feed it (iterative DFS)."""
     order, seen = [], set()
-    add, push, pop = seen.add, None, None
+    add = seen.add
     for root in roots:
         if root in seen:
             continue
@@ -303,12 +310,8 @@ def toposort(roots):
     return order
 
 
-def _accumulate(store, key, g):
-    prev = store.get(key)
-    store[key] = g if prev is None else prev + g
-
-
-def _seed_gradients(outputs, grad_outputs):
+def _seed_gradients(outputs, grad_outputs, create_graph):
+    """(output, its gradient) pairs: arrays for first order, Tensors under create_graph."""
     seeds = []
     for i, t in enumerate(outputs):
         if not isinstance(t, Tensor):
@@ -318,122 +321,120 @@ def _seed_gradients(outputs, grad_outputs):
                 f"backward: output {i} (shape {t.shape}) does not require grad, so there is no "
                 "graph to walk. Set requires_grad=True on the inputs you want gradients for, "
                 "and do not compute the output under no_grad().")
-        g = grad_outputs[i] if grad_outputs is not None else None
-        if g is None:
-            if t.data.size != 1:
-                raise GraphError(
-                    f"backward: output {i} has shape {t.shape}, not a scalar; pass gradient= "
-                    f"(an array of shape {t.shape}, e.g. ones) or reduce it first, e.g. "
-                    "loss.sum().backward() or loss.mean().backward().")
-            g = Tensor._wrap(backend.np.ones(t.shape, dtype=t.dtype) if t.data.ndim else
-                             backend.np.array(1, dtype=t.dtype))   # 0.3 µs, not np.ones' 1.1
-        elif not isinstance(g, Tensor):  # copied: a .grad must never alias the caller's array
-            g = Tensor._wrap(backend.np.array(backend.to_array(g, t.dtype)))
-        elif not g.requires_grad:
-            g = Tensor._wrap(g.data.copy())
+        g = _seed(t, i, grad_outputs[i] if grad_outputs is not None else None)
         if g.shape != t.shape:
             from .errors import ShapeError
             raise ShapeError(f"backward: gradient has shape {g.shape} but output {i} has shape "
                              f"{t.shape}; they must match.")
+        if not create_graph:
+            g = g.data
         seeds.append((t, g))
     return seeds
 
 
-def _walk(order, node_grads, leaf_grads, wanted_nodes, observers, retain_graph, create_graph,
-          set_retained):
-    """The backward loop: each node's summed gradient through its VJP to its inputs."""
-    pop = node_grads.pop
-    owned = set()      # keys whose summed gradient is the engine's own array (first order)
-    for node in order:
-        g = pop(node, None)
-        if g is None:
-            continue
+def _seed(t, i, g):
+    if g is None:
+        if t.data.size != 1:
+            raise GraphError(
+                f"backward: output {i} has shape {t.shape}, not a scalar; pass gradient= "
+                f"(an array of shape {t.shape}, e.g. ones) or reduce it first, e.g. "
+                "loss.sum().backward() or loss.mean().backward().")
+        return Tensor._wrap(np.ones(t.shape, dtype=t.dtype) if t.data.ndim else
+                            np.array(1, dtype=t.dtype))   # 0.3 µs, not np.ones' 1.1
+    if not isinstance(g, Tensor):   # copied: a .grad must never alias the caller's array
+        return Tensor._wrap(np.array(backend.to_array(g, t.dtype)))
+    return g if g.requires_grad else Tensor._wrap(g.data.copy())
+
+
+class _Walk:
+    """One backward pass: each node's summed gradient through its VJP to its inputs.
+
+    First-order gradients are plain arrays end to end; the first sum at a node or leaf is a
+    new array that later contributions are added into (`owned`), so no array that a rule
+    returned (and may share: add passes g to both inputs) is ever modified."""
+
+    def __init__(self, create_graph, retain_graph, wanted, set_retained):
+        self.create_graph, self.retain_graph = create_graph, retain_graph
+        self.wanted, self.set_retained = wanted, set_retained
+        self.node_grads, self.leaf_grads, self.owned = {}, {}, set()
+        self.observers = list(_observers)
+
+    def add(self, t, g):
+        """Add gradient `g` for tensor `t` to what its node (or, for a leaf, it) has summed."""
+        child = t._node
+        store, key = (self.leaf_grads, t) if child is None else (self.node_grads, child)
+        prev = store.get(key)
+        if prev is None:
+            store[key] = g
+        elif self.create_graph:
+            store[key] = prev + g
+        elif key in self.owned:
+            np.add(prev, g, out=prev)
+        else:
+            store[key] = np.asarray(prev + g)
+            self.owned.add(key)
+
+    def run(self, order):
+        for node in order:
+            g = self.node_grads.pop(node, None)
+            if g is not None:
+                self.step(node, g)
+
+    def step(self, node, g):
         inputs = node.inputs
         if inputs is None:
             raise _freed_error(node)
         for t, v in zip(inputs, node.versions):
             if t._version != v:
                 node.check_versions()
-        if wanted_nodes and node in wanted_nodes:
-            wanted_nodes[node] = g
-        if node.retained is not None and set_retained:
-            _set_grad(node.retained(), g, create_graph)
-        prim = node.prim
-        fast = prim.fast
-        if create_graph or fast is None:
-            input_grads = node.vjp(g, create_graph)
-        elif prim.scatter is not None and not observers and _scatter_into(
-                node, g.data, node_grads, leaf_grads, owned):
-            input_grads = ()   # added straight into the input's summed gradient
-        else:                                        # array rules: no Tensor per VJP step
-            input_grads = node._vjp_arrays(g.data, fast)
-        for obs in observers:
-            obs(node, g, input_grads)
-        for t, gi in zip(inputs, input_grads):
-            if gi is None:
-                continue
-            child = t._node
-            if create_graph:
-                _accumulate(leaf_grads if child is None else node_grads,
-                            t if child is None else child, gi)
-            elif child is None:
-                _add_into(leaf_grads, t, gi, owned)
-            else:
-                _add_into(node_grads, child, gi, owned)
-        if not retain_graph:
+        if node in self.wanted:
+            self.wanted[node] = g
+        if node.retained is not None and self.set_retained:
+            _set_grad(node.retained(), g, self.create_graph)
+        if node.prim.scatter is not None and not self.create_graph and self._scatter(node, g):
+            input_grads = None           # added straight into the input's summed gradient
+        else:
+            input_grads = node.vjp(g, self.create_graph)
+            for t, gi in zip(inputs, input_grads):
+                if gi is not None:
+                    self.add(t, gi)
+        for observe in self.observers:
+            observe(node, g, input_grads if input_grads is not None else node.vjp(g, False))
+        if not self.retain_graph:
             node.release()
 
-
-def _add_into(store, key, g, owned):
-    """First-order accumulation: the first sum is a new array, later ones add into it."""
-    prev = store.get(key)
-    if prev is None:
-        store[key] = g
-    elif key in owned:
-        backend.np.add(prev.data, g.data, out=prev.data)
-    else:
-        store[key] = _wrap(prev.data + g.data)
-        owned.add(key)
-
-
-def _scatter_into(node, g, node_grads, leaf_grads, owned):
-    """For a primitive whose gradient is g placed at a basic index of zeros (getitem, so
-    split's pieces): add g into that slice of the input's summed gradient, one buffer for all
-    pieces instead of a full-size array per piece (bench/NOTES.md). False: not applicable."""
-    index = node.prim.scatter(node.params)
-    if index is None:
-        return False
-    t = node.inputs[0]
-    if not t.requires_grad:
+    def _scatter(self, node, g):
+        """For a primitive whose gradient is g placed at a basic index of zeros (getitem, so
+        split's pieces): add g into that slice of one buffer for the input, not a full-size
+        array per piece (bench/NOTES.md). False: not applicable to these params."""
+        index = node.prim.scatter(node.params)
+        if index is None:
+            return False
+        t = node.inputs[0]
+        if not t.requires_grad:
+            return True
+        x = t.data
+        key, store = (t, self.leaf_grads) if t._node is None else (t._node, self.node_grads)
+        buf = store.get(key)
+        if buf is None or key not in self.owned:
+            data = np.zeros(x.shape, dtype=x.dtype)
+            if buf is not None:
+                data += buf
+            buf = store[key] = data
+            self.owned.add(key)
+        buf[index] += g if g.dtype == x.dtype else g.astype(x.dtype)
         return True
-    x = t.data
-    key, store = (t, leaf_grads) if t._node is None else (t._node, node_grads)
-    buf = store.get(key)
-    if buf is None or key not in owned:
-        data = backend.np.zeros(x.shape, dtype=x.dtype)
-        if buf is not None:
-            data += buf.data
-        buf = store[key] = _wrap(data)
-        owned.add(key)
-    buf.data[index] += g if g.dtype == x.dtype else g.astype(x.dtype)
-    return True
 
 
 def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=False,
                  capture=None):
     """The engine. Without `capture`, gradients accumulate into leaves' `.grad`; with it (a
     list of tensors), their gradients are returned instead and `.grad` is left alone."""
-    seeds = _seed_gradients(outputs, grad_outputs)
-    node_grads, leaf_grads = {}, {}
+    seeds = _seed_gradients(outputs, grad_outputs, create_graph)
+    wanted = {} if capture is None else {t._node: None for t in capture if t._node is not None}
+    walk = _Walk(create_graph, retain_graph, wanted, capture is None)
     for t, g in seeds:
-        if t._node is None:
-            _accumulate(leaf_grads, t, g)
-        else:
-            _accumulate(node_grads, t._node, g)
-    wanted_nodes = {}
-    if capture is not None:
-        wanted_nodes = {t._node: None for t in capture if t._node is not None}
-    observers = list(_observers)
+        walk.add(t, g)
     prev_mode = grad_mode.enabled
     # The graph is acyclic and freed by reference counting as it is walked; a cyclic-GC pass
     # over the millions of live graph objects would only cost time (measured: bench/NOTES.md).
@@ -442,21 +443,24 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
     try:
         order = toposort([t._node for t, _ in seeds if t._node is not None])
         grad_mode.enabled = create_graph
-        _walk(order, node_grads, leaf_grads, wanted_nodes, observers, retain_graph,
-              create_graph, capture is None)
+        walk.run(order)
     finally:
         grad_mode.enabled = prev_mode
         if gc_was_enabled:
             gc.enable()
         graph_gc.release()
     if capture is not None:
-        return [wanted_nodes.get(t._node) if t._node is not None else leaf_grads.get(t)
-                for t in capture]
+        return [_as_tensor(wanted.get(t._node) if t._node is not None else
+                           walk.leaf_grads.get(t)) for t in capture]
     given = set()
-    for t, g in leaf_grads.items():
+    for t, g in walk.leaf_grads.items():
         if t.requires_grad:
             _set_grad(t, g, create_graph, given)
     return None
+
+
+def _as_tensor(g):
+    return g if g is None or isinstance(g, Tensor) else Tensor._wrap(g)
 
 
 def _set_grad(t, g, create_graph, given=None):
@@ -464,14 +468,14 @@ def _set_grad(t, g, create_graph, given=None):
     if t is None:
         return
     if not create_graph:
-        g = g.detach()
-        data = g.data
+        data = g.data if isinstance(g, Tensor) else g
         if given is not None:
             if id(data) in given or not data.flags.writeable or data.base is not None:
-                g = Tensor._wrap(data.copy())
-            given.add(id(g.data))
+                data = data.copy()
+            given.add(id(data))
         else:  # a retained non-leaf grad: the same g flows on to its inputs' grads
-            g = Tensor._wrap(data.copy())
+            data = data.copy()
+        g = Tensor._wrap(data)
     t.grad = g if t.grad is None else t.grad + g
 
 

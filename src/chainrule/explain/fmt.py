@@ -18,46 +18,17 @@ def _var_regex(keys):
     return re.compile(rf"(?<![A-Za-z_\\])({alts})(?![A-Za-z_0-9])")
 
 
-_PARAMS = {}
-
-
-def _rule_params(prim):
-    """The parameters of a primitive's VJP rules after (g, y) (cached: inspect is slow)."""
-    if prim.name not in _PARAMS:
-        _PARAMS[prim.name] = _inspect_params(prim)
-    return _PARAMS[prim.name]
-
-
-def _inspect_params(prim):
-    rule = None if prim.variadic else next((r for r in prim.vjps if r is not None), None)
-    if rule is None:
-        return []
-    import inspect
-    try:
-        return list(inspect.signature(rule).parameters.values())[2:]
-    except (TypeError, ValueError):
-        return []
-
-
 def missing_optional(prim, n):
-    """Template names of optional inputs (default None) that this application left out,
-    e.g. the bias of a `linear` without one."""
-    params = _rule_params(prim)
-    n_inputs = len(prim.vjps) if not prim.variadic else n
-    left = [p.name for p in params[n:n_inputs] if p.default is None]
-    return operand_keys(prim, n_inputs)[n:] if left else []
+    """Template names of optional inputs that this application left out, e.g. the bias of a
+    `linear` without one."""
+    return [] if prim.variadic else list(prim.inputs[n:])
 
 
 def operand_keys(prim, n):
-    """The names a primitive's templates use for its n inputs: the parameter names of its
-    VJP rules (the registry's convention), matched to the template's spelling (w -> W)."""
+    """The names a primitive's templates use for its n inputs (the registry's `inputs`)."""
     if prim.variadic:
         return [f"x{i + 1}" for i in range(n)]
-    names = [p.name for p in _rule_params(prim)][:n]
-    if len(names) != n:
-        names = ["x"] if n == 1 else ["a", "b"] if n == 2 else [f"x{i + 1}" for i in range(n)]
-    tokens = set(re.findall(r"[A-Za-z]+", prim.formula + " " + " ".join(prim.derivs)))
-    return [k if k in tokens else k.upper() if k.upper() in tokens else k for k in names]
+    return list(prim.inputs[:n])
 
 
 def significant_digits(dtype):

@@ -1,7 +1,7 @@
 """Recording a backward pass: the graph before it runs, and what the real engine computes.
 
 `record(loss)` walks the graph of `loss` (forward order), then runs `autograd.run_backward`
-with an observer appended to `autograd._observers`. The observer sees each node right after
+with an observer (`autograd.observe`). The observer sees each node right after
 its VJP: the gradient that arrived at the node's output (∂L/∂output) and what it passed to
 each input; those arrays are copied into the record. Local derivatives for elementwise nodes
 are obtained by calling the primitive's own VJP rule with a gradient of ones. Nothing here
@@ -157,17 +157,16 @@ def local_derivative(step, i):
     simple = step.elementwise or (node.out.size == 1 and x.data.size == 1)
     if not simple:
         return None
-    ones = Tensor._wrap(np.ones_like(node.out))
-    with autograd.no_grad(), np.errstate(all="ignore"):
-        d = rule(ones, Tensor._wrap(node.out), *node.inputs, **node.params)
-    d = np.asarray(d.data)
+    with np.errstate(all="ignore"):   # the rule on arrays: the engine's first-order path
+        d = np.asarray(rule(np.ones_like(node.out), node.out,
+                            *[t.data for t in node.inputs], **node.params))
     if d.size == node.out.size:
         return np.array(d.reshape(node.out.shape), copy=True)
     return np.array(np.broadcast_to(d, node.out.shape), copy=True)
 
 
 class _Observer:
-    """Appended to `autograd._observers` for one backward pass."""
+    """Watches one backward pass (`autograd.observe`)."""
 
     def __init__(self, rec):
         self.rec = rec
@@ -176,12 +175,12 @@ class _Observer:
         step = self.rec.by_node.get(node)
         if step is None:
             return
-        step.out.grad = _add(step.out.grad, g.data)
+        step.out.grad = _add(step.out.grad, g)
         for i, gi in enumerate(input_grads):
             if gi is not None:
-                step.passed[i] = np.array(gi.data, copy=True)
+                step.passed[i] = np.array(gi, copy=True)
                 if step.inputs[i].is_leaf:
-                    step.inputs[i].grad = _add(step.inputs[i].grad, gi.data)
+                    step.inputs[i].grad = _add(step.inputs[i].grad, gi)
         for i in range(len(step.inputs)):
             try:
                 step.local[i] = local_derivative(step, i)
@@ -197,13 +196,9 @@ def _add(prev, g):
 def run(root, gradient=None, retain_graph=False):
     """Build the record of `root`, then run the real backward pass while observing it."""
     rec = build(root)
-    observer = _Observer(rec)
-    autograd._observers.append(observer)
-    try:
+    with autograd.observe(_Observer(rec)):   # explain runs first order: arrays arrive
         autograd.run_backward([root], None if gradient is None else [gradient], retain_graph,
                               False)
-    finally:
-        autograd._observers.remove(observer)
     return rec
 
 

@@ -1,6 +1,7 @@
-"""Convolution and pooling layers (the maths is in conv_ops: im2col + one matrix product)."""
+"""Convolution and pooling layers (the maths is in ops/conv.py: im2col + one matrix product)."""
 from .. import ops
-from . import conv_ops, init
+from . import init
+from ..ops import conv as conv_ops
 from .layers import check_features, empty_parameter
 from .module import Module
 

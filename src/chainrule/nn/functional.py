@@ -12,8 +12,8 @@ from .. import backend, ops
 from ..ops import fused
 from ..errors import DTypeError, DomainError, IndexError_, ShapeError
 from ..tensor import Tensor
-from .loss_ops import bce      # imported here so the registry is complete once nn is loaded
-from .special_ops import erf
+from ..ops.losses import bce
+from ..ops.special import erf
 
 # ---------------------------------------------------------------- checks
 
@@ -541,5 +541,5 @@ def _cross_entropy_probs(input, target, axis, weight, reduction, label_smoothing
     return _reduce(-prod.sum(axis), reduction, "cross_entropy")
 
 
-# conv/pool functions live beside their primitives; re-exported here as F.conv2d etc.
-from .conv_ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402,F401
+# conv/pool functions live beside their primitives (ops/conv.py); re-exported here as F.conv2d etc.
+from ..ops.conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402,F401

@@ -1,27 +1,26 @@
 """Elementwise primitives: arithmetic, powers, transcendental functions, activations.
 
-Each entry: name, NumPy forward, one VJP rule per input, the formula and local derivatives
-that `explain` prints. Rules see (g, y, *inputs) as Tensors; broadcasting is undone by the
-engine. Masks built from input values are constants (their derivative is zero almost
-everywhere), so they are wrapped as plain arrays.
+Each entry: name, forward, one VJP rule per input (written once for arrays and Tensors, see
+registry.py), the formula and local derivatives that `explain` prints. Broadcasting is undone
+by the engine. Masks built from input values are constants (their derivative is zero almost
+everywhere), so they are plain arrays of `value(...)`s.
 """
-import numpy as np
-
 from .. import backend
 from ..errors import ChainruleError, DTypeError, ShapeError
 from ..tensor import Tensor
-from .registry import Primitive, apply, as_tensor, lift_pair
+from .registry import Primitive, apply, as_tensor, lift_pair, value
+
+np = backend.np
 
 BROADCAST_HINT = ("Shapes must broadcast: align them from the right, each pair of dimensions "
                   "equal or one of them 1; reshape or unsqueeze an operand to fix it.")
 
 
-def _const(array, like):
-    """A mask or other constant array as a Tensor of `like`'s dtype."""
-    return Tensor._wrap(np.asarray(array, dtype=like.data.dtype))
+def _mask(array, like):
+    """A mask or other constant array in the dtype of the gradient `like`."""
+    return np.asarray(array, dtype=like.dtype)
 
 
-# Array twins shared by several entries (first order, on ndarrays: registry.py's format).
 def _same(g, y, *args, **params):
     return g
 
@@ -30,22 +29,22 @@ def _negated(g, y, *args, **params):
     return -g
 
 
+_ARITH = dict(elementwise=True, hint=BROADCAST_HINT)
+
 # ---- arithmetic ----
-ADD = Primitive("add", np.add, [lambda g, y, a, b: g, lambda g, y, a, b: g],
-                "a + b", ["1", "1"], BROADCAST_HINT,
-                array_vjps=[_same, _same])
-SUB = Primitive("sub", np.subtract, [lambda g, y, a, b: g, lambda g, y, a, b: -g],
-                "a - b", ["1", "-1"], BROADCAST_HINT,
-                array_vjps=[_same, _negated])
+ADD = Primitive("add", np.add, [_same, _same], inputs="ab", formula="a + b", derivs=["1", "1"],
+                saves=(), linear=True, symbol="+", precedence=1, **_ARITH)
+SUB = Primitive("sub", np.subtract, [_same, _negated], inputs="ab", formula="a - b",
+                derivs=["1", "-1"], saves=(), linear=True, symbol="−", precedence=1, **_ARITH)
 MUL = Primitive("mul", np.multiply, [lambda g, y, a, b: g * b, lambda g, y, a, b: g * a],
-                "a · b", ["b", "a"], BROADCAST_HINT,
-                array_vjps=[lambda g, y, a, b: g * b, lambda g, y, a, b: g * a])
+                inputs="ab", formula="a · b", derivs=["b", "a"], saves=("inputs",),
+                symbol="×", precedence=2, **_ARITH)
 DIV = Primitive("div", np.true_divide,
                 [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
-                "a / b", ["1/b", "-a/b²"], BROADCAST_HINT,
-                array_vjps=[lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b])
-NEG = Primitive("neg", np.negative, [lambda g, y, x: -g], "-x", ["-1"],
-                array_vjps=[_negated])
+                inputs="ab", formula="a / b", derivs=["1/b", "-a/b²"], rounded=True,
+                symbol="÷", precedence=2, **_ARITH)
+NEG = Primitive("neg", np.negative, [_negated], formula="-x", derivs=["-1"], saves=(),
+                elementwise=True, linear=True, symbol="−x", precedence=3)
 
 
 def _pow_base(g, y, a, b):
@@ -53,58 +52,64 @@ def _pow_base(g, y, a, b):
     # b - 1 is replaced by 0 there (b · a^0 = 0), so 0^-1 = inf is never formed: no warning,
     # and no inf · 0 = nan reaching a second derivative.
     e = b - 1.0
-    zero_exp = b.data == 0
+    zero_exp = value(b) == 0
     if zero_exp.any():
-        e = where(zero_exp, 0.0, e)
-    return g * (b * a ** e)
+        e = WHERE(e, 0.0, cond=~zero_exp)
+    return g * (b * POW(a, e))
 
 
 def _pow_exponent(g, y, a, b):
     # NOTE: at a = 0 with b >= 0 the derivative is taken as 0 (PyTorch), not nan: ln(a) is
     # evaluated at 1 there (y · ln 1 = 0), so ln 0 = -inf is never formed.
-    at_zero = (a.data == 0) & (b.data >= 0)
+    at_zero = (value(a) == 0) & (value(b) >= 0)
     if at_zero.any():
-        a = where(at_zero, 1.0, a)
-    return g * (y * log(a))
+        a = WHERE(a, 1.0, cond=~at_zero)
+    return g * (y * LOG(a))
 
 
-POW = Primitive("pow", np.power, [_pow_base, _pow_exponent],
-                "a^b", ["b·a^(b-1)", "a^b·ln(a)"], BROADCAST_HINT)
+POW = Primitive("pow", np.power, [_pow_base, _pow_exponent], inputs="ab", formula="a^b",
+                derivs=["b·a^(b-1)", "a^b·ln(a)"], symbol="^", precedence=4, domain="positive",
+                **_ARITH)
 
 
 def maximum_rule(first, pick):
     """VJP of maximum/minimum for input 0 (first=True) or 1."""
     def rule(g, y, a, b):
         # NOTE: at a tie the gradient is split evenly between the two inputs (PyTorch).
-        mine, other = (a, b) if first else (b, a)
-        share = pick(mine.data, other.data) + 0.5 * (mine.data == other.data)
-        return g * _const(share, g)
+        mine, other = (value(a), value(b)) if first else (value(b), value(a))
+        return g * _mask(pick(mine, other) + 0.5 * (mine == other), g)
     return rule
 
 
 MAXIMUM = Primitive("maximum", np.maximum,
                     [maximum_rule(True, np.greater), maximum_rule(False, np.greater)],
-                    "max(a, b)", ["[a > b] (½ at a tie)", "[b > a] (½ at a tie)"], BROADCAST_HINT)
+                    inputs="ab", formula="max(a, b)",
+                    derivs=["[a > b] (½ at a tie)", "[b > a] (½ at a tie)"], saves=("inputs",),
+                    domain="distinct", **_ARITH)
 MINIMUM = Primitive("minimum", np.minimum,
                     [maximum_rule(True, np.less), maximum_rule(False, np.less)],
-                    "min(a, b)", ["[a < b] (½ at a tie)", "[b < a] (½ at a tie)"], BROADCAST_HINT)
+                    inputs="ab", formula="min(a, b)",
+                    derivs=["[a < b] (½ at a tie)", "[b < a] (½ at a tie)"], saves=("inputs",),
+                    domain="distinct", **_ARITH)
 
 # ---- transcendental ----
-EXP = Primitive("exp", np.exp, [lambda g, y, x: g * y], "exp(x)", ["exp(x)"],
-                array_vjps=[lambda g, y, x: g * y])
-LOG = Primitive("log", np.log, [lambda g, y, x: g / x], "ln(x)", ["1/x"],
-                array_vjps=[lambda g, y, x: g / x])
-SQRT = Primitive("sqrt", np.sqrt, [lambda g, y, x: g / (2.0 * y)], "√x", ["1/(2√x)"],
-                 array_vjps=[lambda g, y, x: g / (2.0 * y)])
-SIN = Primitive("sin", np.sin, [lambda g, y, x: g * cos(x)], "sin(x)", ["cos(x)"],
-                array_vjps=[lambda g, y, x: g * np.cos(x)])
-COS = Primitive("cos", np.cos, [lambda g, y, x: -g * sin(x)], "cos(x)", ["-sin(x)"],
-                array_vjps=[lambda g, y, x: -g * np.sin(x)])
-TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], "tanh(x)", ["1 - y²"],
-                 array_vjps=[lambda g, y, x: g * (1.0 - y * y)])
+_FUNC = dict(elementwise=True, rounded=True)
+EXP = Primitive("exp", np.exp, [lambda g, y, x: g * y], formula="exp(x)", derivs=["exp(x)"],
+                saves=("output",), **_FUNC)
+LOG = Primitive("log", np.log, [lambda g, y, x: g / x], formula="ln(x)", derivs=["1/x"],
+                saves=("inputs",), domain="positive", **_FUNC)
+SQRT = Primitive("sqrt", np.sqrt, [lambda g, y, x: g / (2.0 * y)], formula="√x",
+                 derivs=["1/(2√x)"], saves=("output",), domain="positive", **_FUNC)
+SIN = Primitive("sin", np.sin, [lambda g, y, x: g * COS(x)], formula="sin(x)",
+                derivs=["cos(x)"], saves=("inputs",), **_FUNC)
+COS = Primitive("cos", np.cos, [lambda g, y, x: -g * SIN(x)], formula="cos(x)",
+                derivs=["-sin(x)"], saves=("inputs",), **_FUNC)
+TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], formula="tanh(x)",
+                 derivs=["1 - y²"], saves=("output",), **_FUNC)
 # NOTE: abs'(0) = 0, the sign function's value there (PyTorch).
-ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _const(np.sign(x.data), g)],
-                "|x|", ["sign(x)"])
+ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _mask(np.sign(value(x)), g)],
+                formula="|x|", derivs=["sign(x)"], saves=("inputs",), elementwise=True,
+                domain="nonzero")
 
 
 def _sigmoid(x):
@@ -114,12 +119,12 @@ def _sigmoid(x):
 
 
 SIGMOID = Primitive("sigmoid", _sigmoid, [lambda g, y, x: g * (y * (1.0 - y))],
-                    "σ(x) = 1/(1 + exp(-x))", ["y(1 - y)"],
-                    array_vjps=[lambda g, y, x: g * (y * (1.0 - y))])
+                    formula="σ(x) = 1/(1 + exp(-x))", derivs=["y(1 - y)"], saves=("output",),
+                    symbol="σ", **_FUNC)
 # NOTE: relu'(0) = 0 (PyTorch: the gradient passes only where the output is positive).
 RELU = Primitive("relu", lambda x: np.maximum(x, 0),
-                 [lambda g, y, x: g * _const(y.data > 0, g)], "max(x, 0)", ["[x > 0]"],
-                 array_vjps=[lambda g, y, x: g * (y > 0)])   # bool × float: one pass, not two
+                 [lambda g, y, x: g * _mask(value(y) > 0, g)], formula="max(x, 0)",
+                 derivs=["[x > 0]"], saves=("output",), elementwise=True, domain="nonzero")
 
 
 def _clip_forward(x, lo, hi):
@@ -128,15 +133,17 @@ def _clip_forward(x, lo, hi):
 
 def _clip_rule(g, y, x, lo, hi):
     # NOTE: at the bounds themselves the gradient passes (PyTorch's clamp).
+    x = value(x)
     inside = np.ones(x.shape, dtype=bool)
     if lo is not None:
-        inside &= x.data >= lo
+        inside &= x >= lo
     if hi is not None:
-        inside &= x.data <= hi
-    return g * _const(inside, g)
+        inside &= x <= hi
+    return g * _mask(inside, g)
 
 
-CLIP = Primitive("clip", _clip_forward, [_clip_rule], "clip(x, lo, hi)", ["[lo ≤ x ≤ hi]"])
+CLIP = Primitive("clip", _clip_forward, [_clip_rule], formula="clip(x, lo, hi)",
+                 derivs=["[lo ≤ x ≤ hi]"], saves=("inputs",), elementwise=True)
 
 
 def _where_forward(a, b, cond):
@@ -144,17 +151,18 @@ def _where_forward(a, b, cond):
 
 
 WHERE = Primitive("where", _where_forward,
-                  [lambda g, y, a, b, cond: where(cond, g, 0.0),
-                   lambda g, y, a, b, cond: where(cond, 0.0, g)],
-                  "cond ? a : b", ["[cond]", "[not cond]"], BROADCAST_HINT)
+                  [lambda g, y, a, b, cond: WHERE(g, 0.0, cond=cond),
+                   lambda g, y, a, b, cond: WHERE(0.0, g, cond=cond)],
+                  inputs="ab", formula="cond ? a : b", derivs=["[cond]", "[not cond]"],
+                  saves=(), linear=True, **_ARITH)
 
 
 def _cast_forward(x, dtype):
     return x.astype(dtype)
 
 
-CAST = Primitive("cast", _cast_forward, [lambda g, y, x, dtype: cast(g, x.dtype)],
-                 "x as dtype", ["1"])
+CAST = Primitive("cast", _cast_forward, [lambda g, y, x, dtype: CAST(g, dtype=x.dtype)],
+                 formula="x as dtype", derivs=["1"], saves=(), elementwise=True, linear=True)
 
 
 # ---- public functions ----

@@ -8,17 +8,19 @@ measurement showed they pay (bench/NOTES.md has the numbers).
   targets) replace the eight or so nodes of log_softmax + pick + mean by one, and their
   gradient is the seeds' closed form (softmax(x) - Y) / m, computed in one pass.
 
-Like every primitive, each entry has its forward, its VJP rules written with Tensor ops (so
-grad of grad works), and the formula `explain` prints; tests/test_fused.py gradchecks them
+Like every primitive, each entry has its forward, its VJP rules written for arrays and Tensors
+alike (so grad of grad works), and the formula `explain` prints; tests/test_fused.py gradchecks them
 and compares them with PyTorch.
 """
-import numpy as np
-
+from .. import backend
 from ..tensor import Tensor
+from .elementwise import EXP, LOG
 from .linalg import MATMUL
-from .reductions import SUM, log_softmax, softmax
-from .registry import Primitive, apply, as_tensor
+from .reductions import SUM
+from .registry import Primitive, apply, as_tensor, value
 from .shape import TRANSPOSE
+
+np = backend.np
 
 
 # ---------------------------------------------------------------- linear
@@ -40,40 +42,24 @@ def _flat(t, n):
 
 
 def _linear_grad_x(g, y, x, w, b=None):
-    return g @ w
+    return MATMUL(g, w)
 
 
-def _linear_grad_x_array(g, y, x, w, b=None):      # first-order twins on arrays: _array
-    return np.matmul(g, w)
-
-
-# The rules below call the primitives directly: their arguments are valid by construction,
-# and the public functions' argument checks cost more than the op on small layers.
 def _linear_grad_w(g, y, x, w, b=None):
-    return apply(MATMUL, (apply(TRANSPOSE, (_flat(g, w.shape[0]),), axes=(1, 0)),
-                          _flat(x, w.shape[1])))
-
-
-def _linear_grad_w_array(g, y, x, w, b=None):
-    return np.matmul(np.transpose(_flat(g, w.shape[0]), (1, 0)), _flat(x, w.shape[1]))
+    return MATMUL(TRANSPOSE(_flat(g, w.shape[0]), axes=(1, 0)), _flat(x, w.shape[1]))
 
 
 def _linear_grad_b(g, y, x, w, b=None):
-    if g.ndim == 1:
-        return g
-    return apply(SUM, (_flat(g, w.shape[0]),), axes=(0,), keepdims=False)
-
-
-def _linear_grad_b_array(g, y, x, w, b=None):
-    return g if g.ndim == 1 else SUM.forward(_flat(g, w.shape[0]), (0,), False)
+    return g if g.ndim == 1 else SUM(_flat(g, w.shape[0]), axes=(0,), keepdims=False)
 
 
 LINEAR = Primitive(
     "linear", _linear_forward, [_linear_grad_x, _linear_grad_w, _linear_grad_b],
-    "x @ Wᵀ + b", ["W (g @ W)", "x (gᵀ @ x, summed over the batch)", "1 (g summed over the batch)"],
-    "x must end in in_features (x: (..., in)), W must be (out, in) and b (out,); check the "
-    "layer sizes.",
-    array_vjps=[_linear_grad_x_array, _linear_grad_w_array, _linear_grad_b_array])
+    inputs=("x", "W", "b"), formula="x @ Wᵀ + b",
+    derivs=["W (g @ W)", "x (gᵀ @ x, summed over the batch)", "1 (g summed over the batch)"],
+    saves=("inputs",),
+    hint="x must end in in_features (x: (..., in)), W must be (out, in) and b (out,); check "
+         "the layer sizes.")
 
 
 def linear(x, weight, bias=None):
@@ -91,12 +77,18 @@ def linear(x, weight, bias=None):
 
 # ---------------------------------------------------------------- softmax cross-entropy
 
-def _shifted(x, axis):
-    """x minus its (finite) max along `axis`, so exp never overflows."""
+def _finite_max(x, axis):
+    """The max of array `x` along `axis` (kept), with non-finite maxima replaced by 0: the
+    constant shift that keeps exp from overflowing."""
     m = np.maximum.reduce(x, axis=axis, keepdims=True)   # np.max without its wrapper
     if not np.isfinite(m).all():
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
-    return x - m
+    return m
+
+
+def _shifted(x, axis):
+    """x minus its (finite) max along `axis`, so exp never overflows."""
+    return x - _finite_max(x, axis)
 
 
 def _reduce(per, reduction, count):
@@ -146,41 +138,42 @@ def _sce_grad_forward(x, labels, reduction, saved=None):
     return e
 
 
+def _log_softmax(x, axis):
+    """log softmax(x) along `axis` for the rules (arrays and Tensors): the shift by the row
+    maximum is a constant, as in the forward."""
+    s = x - _finite_max(value(x), axis)
+    return s - LOG(SUM(EXP(s), axes=(axis,), keepdims=True))
+
+
+def _softmax(x, axis):
+    e = EXP(x - _finite_max(value(x), axis))
+    return e / SUM(e, axes=(axis,), keepdims=True)
+
+
 def _sce_grad_vjp(v, d, x, labels, reduction, saved=None):
     # d/dx of c·(softmax(x) - Y) applied to v: c·(p ⊙ v - p ⊙ Σⱼ pⱼvⱼ), p = softmax(x)
-    p = softmax(x, 1)
+    p = _softmax(x, 1)
     pv = p * v
-    out = pv - p * pv.sum(1, keepdims=True)
+    out = pv - p * SUM(pv, axes=(1,), keepdims=True)
     return out * float(_scale(reduction, x.shape[0], x.dtype)) if reduction == "mean" else out
 
 
 SOFTMAX_XENT_GRAD = Primitive(
     "softmax_cross_entropy_grad", _sce_grad_forward, [_sce_grad_vjp],
-    "c·(softmax(x) - onehot(labels))", ["c·(diag(p) - p pᵀ) per row, p = softmax(x)"])
+    formula="c·(softmax(x) - onehot(labels))",
+    derivs=["c·(diag(p) - p pᵀ) per row, p = softmax(x)"], saves=("inputs",))
 
 
 def _sce_rule(g, y, x, labels, reduction, saved=None):
-    d = apply(SOFTMAX_XENT_GRAD, (x,), labels=labels, reduction=reduction, saved=saved)
-    if reduction == "none":
-        return d * g.unsqueeze(-1)
-    if not g.requires_grad and g.data == 1:   # loss.backward(): skip a multiplication by 1
-        return d
-    return d * g
-
-
-def _sce_rule_array(g, y, x, labels, reduction, saved=None):   # _sce_rule's twin on arrays
-    d = _sce_grad_forward(x, labels, reduction, saved)
-    if reduction == "none":
-        return d * g[..., None]
-    return d if g == 1 else d * g
+    d = SOFTMAX_XENT_GRAD(x, labels=labels, reduction=reduction, saved=saved)
+    return d * (g.reshape(g.shape + (1,)) if reduction == "none" else g)
 
 
 SOFTMAX_XENT = Primitive(
     "softmax_cross_entropy", _sce_forward, [_sce_rule],
-    "-ln softmax(x)[label], averaged over the batch",
-    ["(softmax(x) - onehot(label)) / m"],
-    "x must be (N, C) scores and labels (N,) integers in [0, C).",
-    array_vjps=[_sce_rule_array])
+    formula="-ln softmax(x)[label], averaged over the batch",
+    derivs=["(softmax(x) - onehot(label)) / m"], saves=("inputs",),
+    hint="x must be (N, C) scores and labels (N,) integers in [0, C).")
 
 
 def softmax_cross_entropy(x, labels, reduction="mean"):
@@ -204,25 +197,25 @@ def _probs_forward(x, t, axis, reduction):
 def _upstream(g, reduction, axis, count):
     """The output gradient broadcast along the class axis and scaled for the mean."""
     if reduction == "none":
-        return g.unsqueeze(axis)
+        return g.reshape(g.shape[:axis] + (1,) + g.shape[axis:])
     return g * (1.0 / count) if reduction == "mean" else g
 
 
 def _probs_grad_x(g, y, x, t, axis, reduction):
-    gb = _upstream(g, reduction, axis, x.data.size // x.shape[axis])
-    return (softmax(x, axis) * t.sum(axis, keepdims=True) - t) * gb
+    gb = _upstream(g, reduction, axis, value(x).size // x.shape[axis])
+    return (_softmax(x, axis) * SUM(t, axes=(axis,), keepdims=True) - t) * gb
 
 
 def _probs_grad_t(g, y, x, t, axis, reduction):
-    gb = _upstream(g, reduction, axis, x.data.size // x.shape[axis])
-    return -log_softmax(x, axis) * gb
+    gb = _upstream(g, reduction, axis, value(x).size // x.shape[axis])
+    return -_log_softmax(x, axis) * gb
 
 
 SOFTMAX_XENT_PROBS = Primitive(
     "softmax_cross_entropy_probs", _probs_forward, [_probs_grad_x, _probs_grad_t],
-    "-Σⱼ tⱼ ln softmax(x)ⱼ, averaged over the batch",
-    ["(softmax(x)·Σⱼtⱼ - t) / m", "-ln softmax(x) / m"],
-    "x and the target probabilities must have the same shape.")
+    inputs=("x", "t"), formula="-Σⱼ tⱼ ln softmax(x)ⱼ, averaged over the batch",
+    derivs=["(softmax(x)·Σⱼtⱼ - t) / m", "-ln softmax(x) / m"], saves=("inputs",),
+    hint="x and the target probabilities must have the same shape.")
 
 
 def softmax_cross_entropy_probs(x, target, axis=1, reduction="mean"):
@@ -276,11 +269,11 @@ def _pool_forward(x, kernel):
 
 
 def _pool_rule(g, y, x, kernel):
-    return apply(POOL_SCATTER, (g,), index=_pool_index(x.data, kernel), shape=x.shape)
+    return POOL_SCATTER(g, index=_pool_index(value(x), kernel), shape=x.shape)
 
 
-def _pool_grad_array(g, y, x, kernel):
-    """max_pool2d's input gradient on arrays (the engine's first-order twin of _pool_rule).
+def _pool_first_order_kernel(g, y, x, kernel):
+    """max_pool2d's first-order kernel: the input gradient of _pool_rule, on arrays.
 
     The gradient is g at each window's first entry equal to its maximum: x compared with the
     upsampled maxima, and where a window holds its maximum more than once (all-zero windows
@@ -324,14 +317,15 @@ def _gather(v, index):
 
 
 MAX_POOL = Primitive(
-    "max_pool2d", _pool_forward, [_pool_rule], "max of each k×k window",
-    ["1 at the window's first largest entry, 0 elsewhere"],
-    "x must be (N, C, H, W) with H and W at least the kernel size.",
-    array_vjps=[_pool_grad_array])
+    "max_pool2d", _pool_forward, [_pool_rule], formula="max of each k×k window",
+    derivs=["1 at the window's first largest entry, 0 elsewhere"], saves=("inputs", "output"),
+    domain="distinct", hint="x must be (N, C, H, W) with H and W at least the kernel size.",
+    first_order_kernel=[_pool_first_order_kernel])
 POOL_SCATTER = Primitive(
     "max_pool2d_scatter", _scatter_forward,
     [lambda g, y, v, index, shape: _gather(g, index)],
-    "zeros with each window's value put at its largest entry", ["1 at that entry"])
+    formula="zeros with each window's value put at its largest entry",
+    derivs=["1 at that entry"], saves=(), linear=True)
 
 
 def max_pool2d(x, kernel):

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..tensor import Tensor
-from . import reductions, shape
+from . import composites, reductions, shape
+from .axes import normalize_axis
 from .registry import as_tensor
 
 _UNSET = object()
@@ -37,13 +38,13 @@ def torch_keywords(fn):
 
 
 sum = torch_keywords(reductions.sum)
-mean = torch_keywords(reductions.mean)
-var = torch_keywords(reductions.var)
-std = torch_keywords(reductions.std)
-norm = torch_keywords(reductions.norm)
-logsumexp = torch_keywords(reductions.logsumexp)
-softmax = torch_keywords(reductions.softmax)
-log_softmax = torch_keywords(reductions.log_softmax)
+mean = torch_keywords(composites.mean)
+var = torch_keywords(composites.var)
+std = torch_keywords(composites.std)
+norm = torch_keywords(composites.norm)
+logsumexp = torch_keywords(composites.logsumexp)
+softmax = torch_keywords(composites.softmax)
+log_softmax = torch_keywords(composites.log_softmax)
 concatenate = cat = torch_keywords(shape.concatenate)
 stack = torch_keywords(shape.stack)
 split = torch_keywords(shape.split)
@@ -54,7 +55,7 @@ unsqueeze = torch_keywords(shape.unsqueeze)
 def _index_of(pick, x, axis, keepdims):
     x = as_tensor(x)
     if axis is not None:
-        axis = reductions.normalize_axis(axis, x.ndim, pick.__name__)
+        axis = normalize_axis(axis, x.ndim, pick.__name__)
         if len(axis) != 1:
             raise ShapeError(f"{pick.__name__}: takes one axis (or None for the flattened "
                              f"tensor), got {axis}")

@@ -1,54 +1,46 @@
 """Matrix multiplication: 1-D, 2-D and batched with broadcasting (NumPy's matmul rules)."""
-import numpy as np
-
+from .. import backend
 from .registry import Primitive, apply, lift_pair
+from .shape import TRANSPOSE
+
+np = backend.np
 
 
 def _mT(a):
-    """The last two axes swapped, on arrays (the array twins' `.mT`)."""
-    return np.swapaxes(a, -1, -2)
+    """The last two axes swapped (arrays and Tensors)."""
+    axes = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
+    return TRANSPOSE(a, axes=axes)
+
+
+def _col(v):
+    """`v` with a trailing axis of length 1 (arrays and Tensors)."""
+    return v.reshape(v.shape + (1,))
 
 
 def _grad_a(g, y, a, b):
     if b.ndim == 1:                     # (..., n) @ (n,) -> (...)
-        return g.unsqueeze(-1) * b
+        return _col(g) * b
     if a.ndim == 1:                     # (n,) @ (..., n, m) -> (..., m)
-        return (b @ g.unsqueeze(-1)).squeeze(-1)
-    return g @ b.mT
-
-
-def _grad_a_array(g, y, a, b):          # _grad_a's first-order twin on arrays
-    if b.ndim == 1:
-        return g[..., None] * b
-    if a.ndim == 1:
-        return np.matmul(b, g[..., None])[..., 0]
-    return np.matmul(g, _mT(b))
+        return MATMUL(b, _col(g)).reshape(g.shape[:-1] + (b.shape[-2],))
+    return MATMUL(g, _mT(b))
 
 
 def _grad_b(g, y, a, b):
     if a.ndim == 1:
         if b.ndim == 1:                 # dot product
             return g * a
-        return a.unsqueeze(-1) * g.unsqueeze(-2)
+        return _col(a) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
     if b.ndim == 1:
-        return a * g.unsqueeze(-1)
-    return a.mT @ g
-
-
-def _grad_b_array(g, y, a, b):          # _grad_b's first-order twin on arrays
-    if a.ndim == 1:
-        return g * a if b.ndim == 1 else a[:, None] * g[..., None, :]
-    if b.ndim == 1:
-        return a * g[..., None]
-    return np.matmul(_mT(a), g)
+        return a * _col(g)
+    return MATMUL(_mT(a), g)
 
 
 MATMUL = Primitive(
-    "matmul", np.matmul, [_grad_a, _grad_b], "a @ b", ["b (as gᵀ-side factor: g @ bᵀ)",
-                                                       "a (as aᵀ @ g)"],
-    "The last dimension of a must equal the second-to-last of b (a: (..., n, k), "
-    "b: (..., k, m)); transpose an operand (.T) or check the layer sizes.",
-    array_vjps=[_grad_a_array, _grad_b_array])
+    "matmul", np.matmul, [_grad_a, _grad_b], inputs="ab", formula="a @ b",
+    derivs=["b (as gᵀ-side factor: g @ bᵀ)", "a (as aᵀ @ g)"], saves=("inputs",),
+    linear=False, symbol="@", precedence=2,
+    hint="The last dimension of a must equal the second-to-last of b (a: (..., n, k), "
+         "b: (..., k, m)); transpose an operand (.T) or check the layer sizes.")
 
 
 def matmul(a, b):
@@ -70,3 +62,4 @@ def matmul(a, b):
         raise ShapeError(f"matmul: operands must have at least one dimension, got shapes "
                          f"{a.shape} and {b.shape}; use * to multiply by a scalar.")
     return apply(MATMUL, (a, b))
+

@@ -1,98 +1,138 @@
 """The registry of primitives, and `apply`, which runs one and records it in the graph.
 
-Format of a registry entry (one `Primitive(...)` call per primitive, in the ops modules):
+Format of a registry entry: one `Primitive(...)` per primitive, in the `ops/` modules, every
+field named. Everything any part of chainrule knows about a primitive is a field here: the
+engine, `explain`, the graph picture, the generated tests and the documentation's table read
+the fields, and no module outside `ops/` names a primitive by its string.
 
-    name      the op's name as errors, `explain` and the tests show it
-    forward   f(*arrays, **params) -> array: NumPy only, no Tensors
-    vjps      one rule per tensor input, in order; a rule is
-              rule(g, y, *inputs, **params) -> Tensor, the input's gradient given the output's
-              gradient g and output y (all Tensors), written with Tensor ops so it can itself be
-              differentiated (grad of grad); None means "no gradient flows to this input".
-              The engine sums the result back to the input's shape, so rules never handle
-              broadcasting. A variadic primitive (concatenate) gives a function i -> rule.
-    formula   how `explain` writes the forward, with inputs named as in the rules (x; a, b)
-    derivs    per input, the local derivative ∂y/∂input as `explain` prints it, in the same names
-              (y is the output)
-    hint      what to tell a user whose inputs the forward rejected
+    name        the op's name, as errors, `explain` and the tests show it
+    forward     f(*arrays, **params) -> array, on the array module only
+    vjps        one rule per input, in order: rule(g, y, *inputs, **params) -> the input's
+                gradient, given the output's gradient g and the output y. A rule is written
+                once, in what arrays and Tensors share (operators, .reshape, .sum(axes,
+                keepdims=...), .shape/.ndim/.dtype, indexing, `value(x)` for the raw array, and
+                calls of primitives, which compute on arrays and record on Tensors). The engine
+                runs it on arrays for a first-order backward and on Tensors under
+                create_graph=True (grad of grad). None: no gradient flows to that input. The
+                engine sums a result back to the input's shape, so rules never undo
+                broadcasting. A variadic primitive (concatenate) gives a function i -> rule.
+    inputs      the names its formula and derivatives use for the inputs ("x"; "a", "b"; ...)
+    formula     how `explain` writes the forward, in those names; "y = f(x) = ..." style
+                definitions after " = " are shown only in full formulas
+    derivs      per input, the local derivative ∂y/∂input as `explain` prints it (y: output)
+    saves       what the rules read besides g: "inputs", "output" (a tuple; () for neither)
+    elementwise True when the output is shaped like the broadcast inputs, entry by entry
+    linear      True when the op is linear in its inputs (its derivatives are constants)
+    rounded     True when a hand calculation writes its value rounded (a function lookup:
+                exp, ln, √, sin ...); `explain(round=k)` rounds exactly these
+    symbol      the short operator shown on a graph picture node ("+", "σ"); default: name
+    precedence  binding strength of an infix formula (1 + -, 2 · /, 3 unary -, 4 ^); 9 = atom
+    hint        what to tell a user whose inputs the forward rejected
+    domain      where the generated tests sample inputs: "any", "nonzero" (away from a kink
+                at 0), "positive" (inside log/√/pow domains), "distinct" (no ties)
 
-Optional keywords:
+Optional, for speed:
 
-    array_vjps  first-order twins of the vjps on plain arrays, one per input (None where the
-                Tensor rule is None): rule(g, y, *input_arrays, **params) -> ndarray, the same
-                math, written in the entry directly under the Tensor rule each one mirrors.
-                The engine uses them for first-order backward (create_graph=False): no Tensor,
-                no `apply` per step of the VJP (measured: bench/NOTES.md). The Tensor rules
-                stay the definition: replacing them (a test's or a user's patch) switches the
-                twins off until the original rules are back; tests/test_array_vjps.py
-                compares twins and rules on every sample.
-    scatter     params -> a basic index (or None), when the first-order gradient is g put at
-                that index of zeros shaped like the input (getitem): the engine then adds g
-                into one buffer for the input (autograd._scatter_into)
+    first_order_kernel  per input (None: the rule), an array-only algorithm the engine runs
+                        instead of the rule for a first-order backward, when it is measurably
+                        faster than the rule (bench/NOTES.md); tests compare it with the rule
+    scatter             params -> a basic index (or None), when the first-order gradient is
+                        g put at that index of zeros shaped like the input (getitem): the engine
+                        then adds g into one buffer for the input
 
 Conventions at non-differentiable points follow PyTorch and are written at each rule as NOTE.
 """
 import itertools
-
-import numpy as np
 
 from .. import backend
 from ..autograd import FREEZE_EVERY, Node, grad_mode, graph_gc
 from ..errors import ShapeError
 from ..tensor import Tensor
 
+np = backend.np
 _wrap = Tensor._wrap
 _recorded = itertools.count(1)   # nodes recorded, for autograd.graph_gc
 
 REGISTRY = {}
+ATOM = 9           # the binding strength of a function call or a name
+DOMAINS = ("any", "nonzero", "positive", "distinct")
 
 
 class Primitive:
-    __slots__ = ("name", "forward", "_vjps", "formula", "derivs", "hint", "variadic", "fast",
-                 "_twins", "scatter")
+    __slots__ = ("name", "forward", "vjps", "inputs", "formula", "derivs", "saves",
+                 "elementwise", "linear", "rounded", "symbol", "precedence", "hint", "domain",
+                 "first_order_kernel", "scatter", "variadic")
 
-    def __init__(self, name, forward, vjps, formula, derivs, hint="", *, array_vjps=None,
+    def __init__(self, name, forward, vjps, formula, derivs, hint="", *, inputs=None,
+                 saves=("inputs", "output"), elementwise=False, linear=False, rounded=False,
+                 symbol=None, precedence=ATOM, domain="any", first_order_kernel=None,
                  scatter=None):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
-        rules = vjps if self.variadic else tuple(vjps)
-        self._twins = None if array_vjps is None else (rules, _twins(name, rules, array_vjps))
-        self.scatter = scatter
-        self.vjps = rules       # sets `fast`: the twins, while these rules are in place
+        self.vjps = vjps if self.variadic else tuple(vjps)
+        n = None if self.variadic else len(self.vjps)
+        self.inputs = tuple(inputs) if inputs is not None else _default_names(n)
         self.formula = formula
         self.derivs = tuple(derivs)
+        self.saves = tuple(saves)
+        self.elementwise = elementwise
+        self.linear = linear
+        self.rounded = rounded
+        self.symbol = symbol or name
+        self.precedence = precedence
         self.hint = hint
-        if name in REGISTRY:
-            raise ValueError(f"primitive {name!r} registered twice")
+        self.domain = domain
+        self.first_order_kernel = first_order_kernel
+        self.scatter = scatter
+        self._check(n)
         REGISTRY[name] = self
 
-    @property
-    def vjps(self):
-        return self._vjps
+    def _check(self, n):
+        if self.name in REGISTRY:
+            raise ValueError(f"primitive {self.name!r} registered twice")
+        if self.domain not in DOMAINS:
+            raise ValueError(f"primitive {self.name!r}: domain must be one of {DOMAINS}")
+        if n is not None and (len(self.inputs) != n or len(self.derivs) != n):
+            raise ValueError(f"primitive {self.name!r}: {n} rules need {n} input names and "
+                             f"{n} derivatives")
+        kernels = self.first_order_kernel
+        if kernels is not None and (self.variadic or len(kernels) != n):
+            raise ValueError(f"primitive {self.name!r}: first_order_kernel needs one entry "
+                             "(or None) per input")
 
-    @vjps.setter
-    def vjps(self, rules):
-        # Other Tensor rules (a test's or a user's patch) make the array twins stale: the
-        # engine then runs exactly the rules the primitive now has; restoring the original
-        # rules brings the twins back.
-        self._vjps = rules
-        twins = self._twins
-        self.fast = twins[1] if twins is not None and twins[0] is rules else None
+    @property
+    def kernels(self):
+        """The first-order rules: each input's kernel where declared, else its rule."""
+        if self.first_order_kernel is None:
+            return self.vjps
+        return tuple(k or r for k, r in zip(self.first_order_kernel, self.vjps))
 
     def vjp_rule(self, i):
         return self.vjps(i) if self.variadic else self.vjps[i]
+
+    def __call__(self, *inputs, **params):
+        """Compute on arrays; record on Tensors (any Tensor among the inputs lifts the rest)."""
+        for t in inputs:
+            if isinstance(t, Tensor):
+                return apply(self, tuple(as_tensor(u, t) for u in inputs), **params)
+        return self.forward(*inputs, **params)
 
     def __repr__(self):
         return f"<primitive {self.name}>"
 
 
-def _twins(name, rules, twins):
-    """The array twins as a tuple, one per Tensor rule."""
-    twins = tuple(twins)
-    if callable(rules) or len(twins) != len(rules):
-        raise ValueError(f"primitive {name!r}: array_vjps needs one rule per input "
-                         f"({'variadic' if callable(rules) else len(rules)}), not {len(twins)}")
-    return twins
+def _default_names(n):
+    if n == 1:
+        return ("x",)
+    if n == 2:
+        return ("a", "b")
+    return tuple(f"x{i + 1}" for i in range(n or 0))
+
+
+def value(x):
+    """The raw array of a Tensor, or `x` itself: for rules that read values (masks, signs)."""
+    return x.data if isinstance(x, Tensor) else x
 
 
 # Set by detect_anomaly: called with each new node (to remember where it was made).

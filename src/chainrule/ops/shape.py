@@ -3,34 +3,36 @@
 Their VJPs are the inverse movement: reshape back, transpose back, sum a broadcast back,
 scatter an indexed slice back (adding where an index repeats).
 """
-import numpy as np
-
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .reductions import normalize_axis
-from .reductions import sum as _sum
+from ..autograd import sum_to
+from .axes import normalize_axis
 from .registry import Primitive, apply, as_tensor
+
+np = backend.np
+_MOVES = dict(derivs=["1 (each value moves)"], saves=(), linear=True)
 
 RESHAPE = Primitive(
     "reshape", lambda x, shape: x.reshape(shape), [lambda g, y, x, shape: g.reshape(x.shape)],
-    "reshape(x)", ["1 (each value moves)"],
-    "The new shape must hold the same number of elements (use -1 for one inferred dimension).",
-    array_vjps=[lambda g, y, x, shape: g.reshape(x.shape)])
+    formula="reshape(x)", hint="The new shape must hold the same number of elements (use -1 "
+    "for one inferred dimension).", **_MOVES)
 TRANSPOSE = Primitive(
     "transpose", lambda x, axes: np.transpose(x, axes),
-    [lambda g, y, x, axes: transpose(g, tuple(np.argsort(axes)))],
-    "transpose(x)", ["1 (each value moves)"], "Give each axis exactly once.",
-    array_vjps=[lambda g, y, x, axes: np.transpose(g, tuple(np.argsort(axes)))])
+    [lambda g, y, x, axes: TRANSPOSE(g, axes=tuple(np.argsort(axes)))],
+    formula="transpose(x)", symbol="ᵀ", hint="Give each axis exactly once.", **_MOVES)
+
+
 BROADCAST = Primitive(
     "expand", lambda x, shape: np.broadcast_to(x, shape),
-    [lambda g, y, x, shape: sum_to_shape(g, x.shape)],
-    "expand(x)", ["1 (summed over copies)"],
-    "Only dimensions of size 1 can be expanded, and new dimensions go on the left.")
+    [lambda g, y, x, shape: sum_to(g, x.shape)],
+    formula="expand(x)", derivs=["1 (summed over copies)"], saves=(), linear=True,
+    hint="Only dimensions of size 1 can be expanded, and new dimensions go on the left.")
 
 
 def _concat_rule(i):
     def rule(g, y, *inputs, axis):
-        start = int(np.sum([t.shape[axis] for t in inputs[:i]], dtype=np.int64))
+        start = sum(t.shape[axis] for t in inputs[:i])
         index = [slice(None)] * g.ndim
         index[axis] = slice(start, start + inputs[i].shape[axis])
         return g[tuple(index)]
@@ -39,8 +41,8 @@ def _concat_rule(i):
 
 CONCATENATE = Primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_rule,
-    "concat(x₁, x₂, …)", ["1 (its block)"],
-    "All inputs must have the same shape except along `axis`.")
+    formula="concat(x₁, x₂, …)", derivs=["1 (its block)"], saves=(), linear=True,
+    hint="All inputs must have the same shape except along `axis`.")
 
 
 def _is_basic(index):
@@ -60,17 +62,16 @@ def _scatter_forward(g, index, shape):
 
 GETITEM = Primitive(
     "getitem", lambda x, index: x[index],
-    [lambda g, y, x, index: apply(SCATTER, (g,), index=index, shape=x.shape)],
-    "x[index]", ["1 at the picked entries"],
-    "Indices must lie within each dimension (negative ones count from the end).",
-    array_vjps=[lambda g, y, x, index: _scatter_forward(g, index, x.shape)],
+    [lambda g, y, x, index: SCATTER(g, index=index, shape=x.shape)],
+    formula="x[index]", derivs=["1 at the picked entries"], saves=(), linear=True,
+    hint="Indices must lie within each dimension (negative ones count from the end).",
     # ... and for a basic index (slices, ints: split's pieces), the engine adds g straight
     # into one buffer for the input instead of a full-size array per piece.
     scatter=lambda params: params["index"] if _is_basic(params["index"]) else None)
 SCATTER = Primitive(
     "scatter_add", _scatter_forward,
-    [lambda g, y, x, index, shape: apply(GETITEM, (g,), index=index)],
-    "zeros with x added at index", ["1 at index"])
+    [lambda g, y, x, index, shape: GETITEM(g, index=index)],
+    formula="zeros with x added at index", derivs=["1 at index"], saves=(), linear=True)
 
 
 def _normalize_index(index, shape):
@@ -194,15 +195,8 @@ def _one_axis(axis, ndim, op):
 
 
 def sum_to_shape(g, shape):
-    """Sum a broadcast gradient back to `shape`: the one place broadcasting is undone."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
-    if axes:
-        g = _sum(g, axes, keepdims=True)
-    return reshape(g, shape)
+    """Sum a broadcast gradient back to `shape` (the engine's `sum_to`, on a Tensor)."""
+    return g if g.shape == shape else sum_to(as_tensor(g), shape)
 
 
 def squeeze(x, axis=None):

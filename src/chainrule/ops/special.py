@@ -1,12 +1,14 @@
 """The error function erf as a primitive (for the exact GELU): NumPy has no erf, so the
 forward uses SciPy's when it is installed and Python's math.erf elementwise otherwise (both
-accurate to the last bit or two); the derivative 2/√π·exp(-x²) is written with Tensor ops.
+accurate to the last bit or two); the derivative 2/√π·exp(-x²) is a rule like any other.
 """
 import math
 
-import numpy as np
+from .. import backend
+from .elementwise import EXP
+from .registry import Primitive, apply, as_tensor
 
-from ..ops.registry import Primitive, apply, as_tensor
+np = backend.np
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
@@ -19,9 +21,9 @@ def _erf_forward(x):
     return scipy_erf(x).astype(x.dtype, copy=False)
 
 
-ERF = Primitive("erf", _erf_forward,
-                [lambda g, y, x: g * ((-(x * x)).exp() * _TWO_OVER_SQRT_PI)],
-                "erf(x) = 2/√π ∫₀ˣ exp(-t²) dt", ["2/√π·exp(-x²)"])
+ERF = Primitive("erf", _erf_forward, [lambda g, y, x: g * (EXP(-(x * x)) * _TWO_OVER_SQRT_PI)],
+                formula="erf(x) = 2/√π ∫₀ˣ exp(-t²) dt", derivs=["2/√π·exp(-x²)"],
+                saves=("inputs",), elementwise=True, rounded=True)
 
 
 def erf(x):

@@ -2,10 +2,11 @@
 from log it would give log(0) = -inf and an infinite gradient at p = 0 or 1. As in PyTorch,
 the forward clamps each log at -100 and the backward divides by max(p(1 - p), 1e-12).
 """
-import numpy as np
+from .. import backend
+from .elementwise import CLIP, LOG, MAXIMUM
+from .registry import Primitive, apply
 
-from ..ops import clip, log, maximum
-from ..ops.registry import Primitive, apply
+np = backend.np
 
 LOG_FLOOR = -100.0     # PyTorch's clamp of ln p and ln(1 - p)
 DENOM_FLOOR = 1e-12    # PyTorch's floor of p(1 - p) in the gradient
@@ -21,21 +22,22 @@ def _bce_forward(p, t):
 def _safe_log(x):
     """ln x clamped at -100 (x ≥ 0), without taking log(0)."""
     tiny = np.finfo(x.dtype).tiny
-    return clip(log(clip(x, min=tiny)), min=LOG_FLOOR)
+    return CLIP(LOG(CLIP(x, lo=tiny, hi=None)), lo=LOG_FLOOR, hi=None)
 
 
 def _grad_p(g, y, p, t):
-    return g * (p - t) / maximum(p * (1.0 - p), DENOM_FLOOR)
+    return g * (p - t) / MAXIMUM(p * (1.0 - p), DENOM_FLOOR)
 
 
 def _grad_t(g, y, p, t):
     return g * (_safe_log(1.0 - p) - _safe_log(p))
 
 
-BCE = Primitive("binary_cross_entropy", _bce_forward, [_grad_p, _grad_t],
-                "-(t·ln p + (1 - t)·ln(1 - p))",
-                ["(p - t) / (p(1 - p))", "ln(1 - p) - ln p"],
-                "p and t must have the same shape, with values in [0, 1].")
+BCE = Primitive("binary_cross_entropy", _bce_forward, [_grad_p, _grad_t], inputs=("p", "t"),
+                formula="-(t·ln p + (1 - t)·ln(1 - p))",
+                derivs=["(p - t) / (p(1 - p))", "ln(1 - p) - ln p"], saves=("inputs",),
+                elementwise=True,
+                hint="p and t must have the same shape, with values in [0, 1].")
 
 
 def bce(p, t):

@@ -9,17 +9,18 @@ giving NCHW output directly), so BLAS does the work; its gradient comes from the
 window's gradient back onto the pixels it was copied from. The two primitives are each
 other's VJP (both are linear), so second derivatives work as well.
 """
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
+from .. import backend
 from ..errors import ShapeError
-from ..ops import fused, where
-from ..ops.linalg import MATMUL
-from ..ops.reductions import SUM
-from ..ops.registry import Primitive, apply, as_tensor
-from ..ops.shape import TRANSPOSE
 from ..tensor import Tensor
+from . import fused
+from .elementwise import where
+from .linalg import MATMUL
+from .reductions import SUM
+from .registry import Primitive, apply, as_tensor
+from .shape import TRANSPOSE
 
+np = backend.np
+as_strided = np.lib.stride_tricks.as_strided
 GEOMETRY_HINT = ("Each spatial size must fit at least one window: "
                  "H + 2·padding ≥ dilation·(kernel - 1) + 1.")
 
@@ -80,38 +81,28 @@ def _col2im_channels_first(cols, x_shape, kernel, stride, padding, dilation):
     return np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w]) if ph or pw else out
 
 
+# The two are each other's VJP: both are linear.
 def _im2col_rule(g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
                  channels_first=False):
-    return apply(COL2IM, (g,), x_shape=x.shape, kernel=kernel, stride=stride, padding=padding,
-                 dilation=dilation, channels_first=channels_first)
-
-
-# First-order twins on arrays (ops/registry.py's format): each is the other's forward.
-def _im2col_rule_array(g, y, x, kernel, stride, padding, dilation, pad_value=0.0,
-                       channels_first=False):
-    return _col2im_forward(g, x.shape, kernel, stride, padding, dilation, channels_first)
+    return COL2IM(g, x_shape=x.shape, kernel=kernel, stride=stride, padding=padding,
+                  dilation=dilation, channels_first=channels_first)
 
 
 def _col2im_rule(g, y, cols, x_shape, kernel, stride, padding, dilation, channels_first=False):
-    return apply(IM2COL, (g,), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
-                 channels_first=channels_first)
-
-
-def _col2im_rule_array(g, y, cols, x_shape, kernel, stride, padding, dilation,
-                       channels_first=False):
-    return _im2col_forward(g, kernel, stride, padding, dilation, 0.0, channels_first)
+    return IM2COL(g, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                  channels_first=channels_first)
 
 
 IM2COL = Primitive(
     "im2col", _im2col_forward, [_im2col_rule],
-    "windows(x): every kh×kw patch of x, side by side",
-    ["1 per copy (the backward adds each window's gradient back: col2im)"], GEOMETRY_HINT,
-    array_vjps=[_im2col_rule_array])
+    formula="windows(x): every kh×kw patch of x, side by side",
+    derivs=["1 per copy (the backward adds each window's gradient back: col2im)"], saves=(),
+    linear=True, hint=GEOMETRY_HINT)
 COL2IM = Primitive(
     "col2im", _col2im_forward, [_col2im_rule],
-    "Σ over windows: each patch added back onto its pixels",
-    ["1 (the backward cuts the gradient into windows: im2col)"], GEOMETRY_HINT,
-    array_vjps=[_col2im_rule_array])
+    formula="Σ over windows: each patch added back onto its pixels",
+    derivs=["1 (the backward cuts the gradient into windows: im2col)"], saves=(),
+    linear=True, hint=GEOMETRY_HINT)
 
 
 # ---- the convolution's matrix product, in NCHW order ----
@@ -130,36 +121,23 @@ def _gemm_forward(cols, w, b=None):
 
 
 def _gemm_grad_cols(g, y, cols, w, b=None):        # (K, O) @ (N, O, L) -> (N, K, L)
-    return apply(MATMUL, (apply(TRANSPOSE, (w,), axes=(1, 0)), g))
-
-
-def _gemm_grad_cols_array(g, y, cols, w, b=None):  # first-order twins on arrays: _array
-    return np.matmul(w.T, g)
+    return MATMUL(TRANSPOSE(w, axes=(1, 0)), g)
 
 
 def _gemm_grad_w(g, y, cols, w, b=None):           # Σₙ g[n] @ cols[n]ᵀ -> (O, K)
-    colsT = apply(TRANSPOSE, (cols,), axes=(0, 2, 1))
-    return apply(SUM, (apply(MATMUL, (g, colsT)),), axes=(0,), keepdims=False)
-
-
-def _gemm_grad_w_array(g, y, cols, w, b=None):
-    return np.add.reduce(np.matmul(g, cols.transpose(0, 2, 1)), axis=(0,))
+    return SUM(MATMUL(g, TRANSPOSE(cols, axes=(0, 2, 1))), axes=(0,), keepdims=False)
 
 
 def _gemm_grad_b(g, y, cols, w, b=None):
-    return apply(SUM, (g,), axes=(0, 2), keepdims=False)
-
-
-def _gemm_grad_b_array(g, y, cols, w, b=None):
-    return np.add.reduce(g, axis=(0, 2))
+    return SUM(g, axes=(0, 2), keepdims=False)
 
 
 CONV_GEMM = Primitive(
     "conv2d_gemm", _gemm_forward, [_gemm_grad_cols, _gemm_grad_w, _gemm_grad_b],
-    "W @ cols + b, per image", ["W (Wᵀ @ g)", "cols (Σ over images of g @ colsᵀ)",
-                                 "1 (g summed over images and pixels)"],
-    "cols must be (N, K, L) windows, W (O, K) and b (O,).",
-    array_vjps=[_gemm_grad_cols_array, _gemm_grad_w_array, _gemm_grad_b_array])
+    inputs=("cols", "W", "b"), formula="W @ cols + b, per image",
+    derivs=["W (Wᵀ @ g)", "cols (Σ over images of g @ colsᵀ)",
+            "1 (g summed over images and pixels)"], saves=("inputs",),
+    hint="cols must be (N, K, L) windows, W (O, K) and b (O,).")
 
 
 def _pair(v, what):
@@ -191,7 +169,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0,
 
 def _batched(x, op):
     """(N, C, H, W) as is; an unbatched (C, H, W) gets a batch axis (removed afterwards)."""
-    from .functional import float_input
+    from ..nn.functional import float_input
     x = float_input(x, op)
     if x.ndim == 3:
         return x.unsqueeze(0), True
