@@ -10,6 +10,12 @@ for the PyTorch comparison, the same computation in torch (`torch_fn(torch, *ten
 Python-scalar operands) lives in the closures. Inputs stay away from kinks (0 for relu/abs,
 ties for max/maximum, the bounds of clip) and inside domains (log, sqrt, pow bases > 0), so
 finite differences are meaningful; the tie conventions are tested separately.
+
+Where a primitive's inputs are drawn is a fact of its registry entry, its `domain`: the sample
+makers below come from `makers(name)`, which reads it ("any" -> anyval, "nonzero" -> away,
+"positive" -> positive, "distinct" -> distinct; an entry may give one per input), and
+tests/test_primitives.py checks that every sample of a primitive whose domain
+is not "any" reaches the primitive with inputs inside that domain.
 """
 import importlib
 import pkgutil
@@ -37,6 +43,7 @@ class Sample(NamedTuple):
     args: tuple
     fn: Callable
     torch_fn: Callable
+    outside_domain: str = ""   # why this sample leaves the entry's domain on purpose
 
 
 class Spec(NamedTuple):
@@ -47,25 +54,75 @@ class Spec(NamedTuple):
 _rng = np.random.default_rng(1234)
 
 
-def anyval(*shape):
+# ---- sample makers, one per registry domain (rng: a generator of one's own; default the
+# shared stream of this module, whose draws in this order fix every sample's values) ----
+def anyval(*shape, rng=None):
     """Values in [-2, 2]."""
-    return _rng.uniform(-2.0, 2.0, shape)
+    return (rng or _rng).uniform(-2.0, 2.0, shape)
 
 
-def away(*shape):
+def away(*shape, rng=None):
     """|values| in [0.3, 2]: away from the kinks of relu/abs at 0."""
-    return _rng.uniform(0.3, 2.0, shape) * _rng.choice([-1.0, 1.0], shape)
+    rng = rng or _rng
+    return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
 
 
-def positive(*shape):
+def positive(*shape, rng=None):
     """Values in [0.5, 2]: inside the domains of log, sqrt and a real power."""
-    return _rng.uniform(0.5, 2.0, shape)
+    return (rng or _rng).uniform(0.5, 2.0, shape)
 
 
-def distinct(*shape):
+def distinct(*shape, rng=None):
     """A permutation of well-separated values: no ties for max/min/maximum."""
     n = int(np.prod(shape, dtype=np.int64))
-    return (_rng.permutation(n) * 0.37 - 0.5 * 0.37 * n).reshape(shape)
+    return ((rng or _rng).permutation(n) * 0.37 - 0.5 * 0.37 * n).reshape(shape)
+
+
+DOMAIN_MAKERS = {"any": anyval, "nonzero": away, "positive": positive, "distinct": distinct}
+# How far inside its domain every sample value lies: the makers' own bounds (|x| >= 0.3,
+# x >= 0.5, gaps of 0.37), far beyond finite-difference steps.
+MARGINS = {"nonzero": 0.3, "positive": 0.5, "distinct": 0.3}
+
+
+
+def input_domains(name):
+    """Per input of primitive `name`, the domain its samples are drawn from."""
+    prim = cr.ops.REGISTRY[name]
+    n = len(prim.inputs) if not prim.variadic else 1
+    return tuple(prim.input_domain(i) for i in range(n))
+
+
+def makers(name):
+    """Per input of primitive `name`, the sample maker of its domain."""
+    return tuple(DOMAIN_MAKERS[d] for d in input_domains(name))
+
+
+def inside(domain, arrays):
+    """Whether the values of `arrays` lie inside `domain` by its margin ("distinct": all the
+    values of all the arrays together, no two closer than the margin)."""
+    v = np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays] + [[]])
+    if domain == "nonzero":
+        return bool(np.all(np.abs(v) >= MARGINS[domain]))
+    if domain == "positive":
+        return bool(np.all(v >= MARGINS[domain]))
+    if domain == "distinct":
+        return bool(np.all(np.diff(np.sort(v)) >= MARGINS[domain]))
+    return domain == "any"
+
+
+def draw(domains, shapes, seed):
+    """Fresh inputs of these shapes, each from its domain, input i from generator seed + i;
+    "distinct" inputs share one draw from the first of them (no ties between them either)."""
+    out, shared = [None] * len(shapes), [i for i, d in enumerate(domains) if d == "distinct"]
+    for i, (domain, shape) in enumerate(zip(domains, shapes)):
+        if domain != "distinct":
+            out[i] = DOMAIN_MAKERS[domain](*shape, rng=np.random.default_rng(seed + i))
+    if shared:
+        sizes = [int(np.prod(shapes[i], dtype=np.int64)) for i in shared]
+        values = distinct(sum(sizes), rng=np.random.default_rng(seed + shared[0]))
+        for i, piece in zip(shared, np.split(values, np.cumsum(sizes)[:-1])):
+            out[i] = piece.reshape(shapes[i])
+    return out
 
 
 # ---- shape sets ----
@@ -74,11 +131,13 @@ BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)),
                  ((2, 3), ()), ((2, 1, 3), (4, 1))]
 
 
-def _unary(fn, torch_fn, make=anyval):
+def _unary(name, fn, torch_fn):
+    (make,) = makers(name)
     return [Sample(f"x{s}", (make(*s),), fn, torch_fn) for s in UNARY_SHAPES]
 
 
-def _binary(fn, torch_fn, make_a=anyval, make_b=anyval, scalar_b=1.7, scalar_a=0.6):
+def _binary(name, fn, torch_fn, scalar_b=1.7, scalar_a=0.6):
+    make_a, make_b = makers(name)
     out = [Sample(f"a{sa} b{sb}", (make_a(*sa), make_b(*sb)), fn, torch_fn)
            for sa, sb in BINARY_SHAPES]
     # a Python scalar on either side (the reflected operators)
@@ -89,12 +148,13 @@ def _binary(fn, torch_fn, make_a=anyval, make_b=anyval, scalar_b=1.7, scalar_a=0
     return out
 
 
-def _pairwise(fn, torch_fn):
-    """maximum/minimum: both operands drawn from one set of distinct values (no ties)."""
+def _pairwise(name, fn, torch_fn):
+    """maximum/minimum: both operands drawn in one go from the domain (distinct: no ties)."""
+    make = makers(name)[0]
     out = []
     for sa, sb in BINARY_SHAPES:
         na, nb = int(np.prod(sa, dtype=np.int64)), int(np.prod(sb, dtype=np.int64))
-        v = distinct(na + nb)
+        v = make(na + nb)
         out.append(Sample(f"a{sa} b{sb}", (v[:na].reshape(sa), v[na:].reshape(sb)),
                           fn, torch_fn))
     return out
@@ -110,7 +170,8 @@ def _torch_dims(axis):
     return axis if axis is None or isinstance(axis, int) else tuple(axis)
 
 
-def _reduction(cr_name, torch_name, make):
+def _reduction(cr_name, torch_name):
+    (make,) = makers(cr_name)
     out = []
     for shape, axis, keep in REDUCE_CASES:
         def fn(x, axis=axis, keep=keep):
@@ -132,7 +193,8 @@ MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)),
 
 
 def _matmul():
-    return [Sample(f"a{sa} @ b{sb}", (anyval(*sa), anyval(*sb)),
+    make_a, make_b = makers("matmul")
+    return [Sample(f"a{sa} @ b{sb}", (make_a(*sa), make_b(*sb)),
                    lambda a, b: a @ b, lambda t, a, b: a @ b) for sa, sb in MATMUL_SHAPES]
 
 
@@ -263,13 +325,16 @@ def _clip_samples():
 
 
 def _pow_samples():
-    return _binary(lambda a, b: a ** b, lambda t, a, b: a ** b, make_a=positive,
+    base, _ = makers("pow")
+    return _binary("pow", lambda a, b: a ** b, lambda t, a, b: a ** b,
                    scalar_b=2.5, scalar_a=1.7) + [
         Sample("x ** 3 (negative base, integer exponent)", (away(2, 3),),
-               lambda a: a ** 3, lambda t, a: a ** 3),
-        Sample("x ** 0.5", (positive(4),), lambda a: a ** 0.5, lambda t, a: a ** 0.5),
-        Sample("x ** -1", (positive(4),), lambda a: a.pow(-1.0), lambda t, a: a.pow(-1.0)),
-        Sample("x ** 0", (anyval(4),), lambda a: a ** 0.0, lambda t, a: a ** 0.0),
+               lambda a: a ** 3, lambda t, a: a ** 3,
+               outside_domain="a negative base has a real power when the exponent is an integer"),
+        Sample("x ** 0.5", (base(4),), lambda a: a ** 0.5, lambda t, a: a ** 0.5),
+        Sample("x ** -1", (base(4),), lambda a: a.pow(-1.0), lambda t, a: a.pow(-1.0)),
+        Sample("x ** 0", (anyval(4),), lambda a: a ** 0.0, lambda t, a: a ** 0.0,
+               outside_domain="a^0 is 1 for every base, so its derivatives are 0 everywhere"),
         Sample("2 ** x", (anyval(4),), lambda a: 2.0 ** a, lambda t, a: 2.0 ** a),
     ]
 
@@ -385,7 +450,8 @@ def _xent_grad_samples():
 
 def _pool_samples():
     """Non-overlapping max-pooling (the fused primitive's case), odd sizes floor as in torch."""
-    return [Sample(f"max_pool2d {k}x{k} on {s}", (distinct(*s),),
+    (make,) = makers("max_pool2d")
+    return [Sample(f"max_pool2d {k}x{k} on {s}", (make(*s),),
                    lambda x, k=k: F.max_pool2d(x, k),
                    lambda t, x, k=k: t.nn.functional.max_pool2d(x, k))
             for k, s in [(2, (2, 3, 4, 4)), (2, (1, 2, 5, 7)), (3, (2, 6, 6))]]
@@ -393,7 +459,7 @@ def _pool_samples():
 
 def _pool_scatter_samples():
     """max_pool2d's VJP is itself a primitive; reached as the gradient of the pool."""
-    x0 = distinct(1, 2, 4, 6)
+    x0 = makers("max_pool2d")[0](1, 2, 4, 6)   # the pool's input
 
     def torch_fn(t, g):
         x = t.tensor(x0, requires_grad=True)
@@ -420,30 +486,30 @@ def _fused_specs():
 def build_specs():
     """name -> Spec, for every primitive (built once, deterministic)."""
     specs = {
-        "add": Spec(_binary(lambda a, b: a + b, lambda t, a, b: a + b)),
-        "sub": Spec(_binary(lambda a, b: a - b, lambda t, a, b: a - b)),
-        "mul": Spec(_binary(lambda a, b: a * b, lambda t, a, b: a * b)),
-        "div": Spec(_binary(lambda a, b: a / b, lambda t, a, b: a / b, make_b=away)),
-        "neg": Spec(_unary(lambda x: -x, lambda t, x: -x)),
+        "add": Spec(_binary("add", lambda a, b: a + b, lambda t, a, b: a + b)),
+        "sub": Spec(_binary("sub", lambda a, b: a - b, lambda t, a, b: a - b)),
+        "mul": Spec(_binary("mul", lambda a, b: a * b, lambda t, a, b: a * b)),
+        "div": Spec(_binary("div", lambda a, b: a / b, lambda t, a, b: a / b)),
+        "neg": Spec(_unary("neg", lambda x: -x, lambda t, x: -x)),
         "pow": Spec(_pow_samples()),
-        "maximum": Spec(_pairwise(cr.maximum, lambda t, a, b: t.maximum(a, b))),
-        "minimum": Spec(_pairwise(cr.minimum, lambda t, a, b: t.minimum(a, b))),
-        "exp": Spec(_unary(cr.exp, lambda t, x: x.exp())),
-        "log": Spec(_unary(cr.log, lambda t, x: x.log(), positive)),
-        "sqrt": Spec(_unary(cr.sqrt, lambda t, x: x.sqrt(), positive)),
-        "sin": Spec(_unary(cr.sin, lambda t, x: x.sin())),
-        "cos": Spec(_unary(cr.cos, lambda t, x: x.cos())),
-        "tanh": Spec(_unary(cr.tanh, lambda t, x: x.tanh())),
-        "abs": Spec(_unary(cr.abs, lambda t, x: x.abs(), away)),
-        "sigmoid": Spec(_unary(cr.sigmoid, lambda t, x: x.sigmoid())),
-        "relu": Spec(_unary(cr.relu, lambda t, x: x.relu(), away)),
+        "maximum": Spec(_pairwise("maximum", cr.maximum, lambda t, a, b: t.maximum(a, b))),
+        "minimum": Spec(_pairwise("minimum", cr.minimum, lambda t, a, b: t.minimum(a, b))),
+        "exp": Spec(_unary("exp", cr.exp, lambda t, x: x.exp())),
+        "log": Spec(_unary("log", cr.log, lambda t, x: x.log())),
+        "sqrt": Spec(_unary("sqrt", cr.sqrt, lambda t, x: x.sqrt())),
+        "sin": Spec(_unary("sin", cr.sin, lambda t, x: x.sin())),
+        "cos": Spec(_unary("cos", cr.cos, lambda t, x: x.cos())),
+        "tanh": Spec(_unary("tanh", cr.tanh, lambda t, x: x.tanh())),
+        "abs": Spec(_unary("abs", cr.abs, lambda t, x: x.abs())),
+        "sigmoid": Spec(_unary("sigmoid", cr.sigmoid, lambda t, x: x.sigmoid())),
+        "relu": Spec(_unary("relu", cr.relu, lambda t, x: x.relu())),
         "clip": Spec(_clip_samples()),
         "where": Spec(_where_samples()),
         "cast": Spec(_cast_samples()),
         "matmul": Spec(_matmul()),
-        "sum": Spec(_reduction("sum", "sum", anyval)),
-        "max": Spec(_reduction("max", "amax", distinct)),
-        "min": Spec(_reduction("min", "amin", distinct)),
+        "sum": Spec(_reduction("sum", "sum")),
+        "max": Spec(_reduction("max", "amax")),
+        "min": Spec(_reduction("min", "amin")),
         "getitem": Spec(_index_samples()),
         "scatter_add": Spec(_scatter_samples()),
         "im2col": Spec(_conv_samples()),

@@ -136,6 +136,100 @@ def test_verify_marks_a_wrong_rule():
     assert "∂z/∂y = exp(y) = exp(2.25) = 9.487735836 ✓\n" in text
 
 
+# ---- what explain knows about a primitive comes from its registry entry ----
+def _f64(value, name, grad=False):
+    return cr.tensor(value, dtype=cr.float64, requires_grad=grad, name=name)
+
+
+def test_bce_and_erf_show_their_local_derivatives():
+    # elementwise in the registry, so their local derivatives are shown on vectors too (they
+    # were left out while explain kept its own table of elementwise primitives)
+    from chainrule.ops.losses import BCE
+    from chainrule.ops.special import ERF
+    w = _f64([0.4, -0.3, 1.2], "w", grad=True)
+    x, t = _f64([1.5, 0.5, -1.0], "x"), _f64([1.0, 0.0, 1.0], "t")
+    rep = cr.explain(cr.nn.functional.binary_cross_entropy(cr.sigmoid(w * x), t), verify=True)
+    text = str(rep)
+    assert ("h3 = -(t·ln h2 + (1 - t)·ln(1 - h2)) | ∂h3/∂h2 = (h2 - t) / (h2(1 - h2)) = "
+            "[-1.54881, 1.86071, -4.32012] ✓;  ∂h3/∂t = ln(1 - h2) - ln h2 = [-0.6, 0.15, 1.2] ✓"
+            in text)
+    assert r"(h_{2}(1 - h_{2})) = [-1.54881, 1.86071, -4.32012]" in rep.markdown()
+    p = 1 / (1 + np.exp(-np.array([0.6, -0.15, -1.2])))
+    (bce,) = [s for s in rep.rec.steps if s.prim is BCE]
+    np.testing.assert_allclose(bce.local[0], (p - t.numpy()) / (p * (1 - p)))
+    np.testing.assert_allclose(bce.local[1], np.log(1 - p) - np.log(p))
+
+    for act in (cr.nn.functional.gelu, cr.ops.special.erf):
+        w = _f64([0.4, -0.3], "w", grad=True)
+        rep = cr.explain(act(w * _f64([1.5, 0.5], "x")).sum(), verify=True)
+        (erf,) = [s for s in rep.rec.steps if s.prim is ERF]
+        z = erf.inputs[0].value
+        np.testing.assert_allclose(erf.local[0], 2 / np.sqrt(np.pi) * np.exp(-z * z))
+        shown = ", ".join(f"{v:.6g}" for v in erf.local[0])
+        assert f"2/√π·exp(-{erf.inputs[0].name}²) = [{shown}] ✓" in str(rep)
+    assert "✗" not in rep.text().replace("✓ / ✗", "")
+
+
+def test_a_new_primitive_is_explained_from_its_registry_entry():
+    # softsign s(x) = x/(1 + |x|), registered only for this test: the layer view, the flow,
+    # the graph picture, local derivatives and textbook rounding all read its entry's fields
+    from chainrule.ops.registry import REGISTRY, Primitive, apply
+    name = "test_explain_softsign"
+    prim = Primitive(name, lambda x: x / (1 + np.abs(x)),
+                     [lambda g, y, x: g * (1 - np.abs(y)) ** 2], formula="ss(x)",
+                     derivs=["(1 - |y|)²"], saves=("output",), elementwise=True, rounded=True,
+                     symbol="ss", activation="saturating")
+    del REGISTRY[name]          # a test-only primitive must not join the real registry
+    W = _f64([[0.5, -1.0], [2.0, 0.3]], "W", grad=True)
+    b = _f64([0.1, -0.2], "b", grad=True)
+    z = _f64([[1.0, 2.0]], "x") @ W.T + b
+    a = apply(prim, (z,))
+    rep = cr.explain(((a - 1.0) ** 2).sum(), verify=True)
+    (layer,) = rep.layers
+    assert layer.act.prim is prim and layer.b.name == "b" and layer.layout == "xWt"
+    zs = layer.z.value
+    np.testing.assert_allclose(layer.act.local[0], 1 / (1 + np.abs(zs)) ** 2)
+    assert "(ss'(z) = (1 - |a|)²)" in rep.text() and "✗" not in rep.text().replace("✓ / ✗", "")
+    assert "∂a1/∂z1 = (1 - |a1|)² = [[0.173611, 0.0865052]] ✓" in rep.text()
+    assert r"(\mathrm{ss}'(z) = (1 - |a|)^{2})" in rep.latex()
+    assert "a1 = ss" in rep.graph().dot
+    assert rep.flow().layers[0].saturated is not None        # 'saturating': counted
+    rounded = cr.explain(((apply(prim, (_f64(0.3, "v", grad=True),)) - 1.0) ** 2), round=2)
+    assert "(rounded from 0.2307692)" in str(rounded)
+
+
+def test_formulas_bracket_by_registry_precedence_and_grouping():
+    a, b, c = (_f64(v, n, grad=True) for v, n in ((0.5, "a"), (2.0, "b"), (3.0, "c")))
+    L = (a - (b - c)) - (a - b) + a / (b / c) + (a / b) / c + a * (b * c) + (a ** b) ** c
+    L.name = "L"
+    assert "L = a - (b - c) - (a - b) + a / (b / c) + a / b / c + a · b · c + (a^b)^c = " \
+        in str(cr.explain(L))
+    # a @ b binds like ·: bracketed inside 1/(…), (…)^2 and -(…)
+    X, w = _f64([[1.0, 2.0], [0.5, -1.0]], "X"), _f64([0.3, -0.2], "w", grad=True)
+    L = (1.0 / (X @ w)).sum() + ((X @ w) ** 2).sum() + (-(X @ w)).sum() + ((X @ w) * 2.0).sum()
+    L.name = "L"
+    assert "L = Σ (1 / (X @ w)) + Σ ((X @ w)^2) + Σ (-(X @ w)) + Σ (X @ w · 2) = " \
+        in str(cr.explain(L))
+
+
+def test_pow_rounds_fractional_and_variable_exponents_only():
+    w = _f64(1.3, "w", grad=True)
+    text = str(cr.explain(w ** 3 + w ** 0.5 + w ** _f64(1.5, "e", grad=True), round=2))
+    assert "rounded from 2.197" not in text                  # 1.3³: exact arithmetic
+    assert "(rounded from 1.140175)" in text and "(rounded from 1.482228)" in text
+
+
+def test_no_explain_module_names_a_primitive():
+    # everything explain knows about a primitive is a registry field (ops/registry.py)
+    import chainrule.explain
+    from chainrule.ops.registry import REGISTRY
+    folder = pathlib.Path(chainrule.explain.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        named = [n for n in REGISTRY if f'"{n}"' in source or f"'{n}'" in source]
+        assert not named, f"{path.name} names primitives {named}; read a registry field"
+
+
 # ---- layer view and flow ----
 def test_layer_view_deltas_and_checks():
     net = mlp(sizes=(3, 4, 2))

@@ -201,3 +201,43 @@ def test_an_entry_needs_names_and_derivatives_per_input():
         Primitive("count_check", np.add, [rule, rule], formula="a + b", derivs=["1", "1"],
                   first_order_kernel=[rule])
     assert "count_check" not in REGISTRY
+
+
+class _ShapeOnly:
+    """What a rule may read of a value its entry does not save: shape metadata only."""
+
+    def __init__(self, array):
+        self.shape, self.ndim, self.dtype, self.size = (array.shape, array.ndim, array.dtype,
+                                                        array.size)
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the rule read .{name} of a value its entry does not save")
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the rule read the values of a value its entry does not save")
+
+
+def _nodes_of(out, name):
+    order = autograd.toposort([out._node]) if out._node is not None else []
+    return [node for node in order if node.prim.name == name]
+
+
+@pytest.mark.parametrize("item", all_samples(), ids=[sample_id(i) for i in all_samples()])
+def test_rules_read_only_what_their_entry_saves(item):
+    """An entry's `saves` is a promise (the engine and a static-graph capture may free the
+    rest): run each rule on arrays with every unsaved value replaced by its shape alone."""
+    name, sample = item
+    prim = REGISTRY[name]
+    xs = [cr.tensor(a, requires_grad=True) for a in sample.args]
+    nodes = _nodes_of(sample.fn(*xs), name)
+    assert nodes, f"the sample of {name} records no {name} node"
+    for node in nodes:
+        arrays = [t.data for t in node.inputs]
+        y = node.out if "output" in prim.saves else _ShapeOnly(node.out)
+        args = arrays if "inputs" in prim.saves else [_ShapeOnly(a) for a in arrays]
+        g = np.ones_like(node.out)
+        for i, t in enumerate(node.inputs):
+            rule = prim.vjp_rule(i)
+            if rule is not None and t.requires_grad:
+                want = rule(g, node.out, *arrays, **node.params)
+                np.testing.assert_array_equal(rule(g, y, *args, **node.params), want)

@@ -3,7 +3,7 @@ textbook-style explanations of every backward pass.
 
 Public names only; each lives in the module named for it.
 """
-from .tensor import Tensor  # first: tensor -> ops -> autograd is the import order
+from .tensor import Tensor  # the value type; `from .ops import ...` below binds its methods
 from . import autograd, errors
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (bool_, float16, float32, float64, get_default_dtype, get_rng_state, int32,

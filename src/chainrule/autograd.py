@@ -8,110 +8,17 @@ before passing it on, so a value used along several paths gets the sum over its 
 Gradients reach `.grad` only on leaves (tensors made by the user) and on tensors that called
 `retain_grad()`.
 """
+import contextlib
 import gc
 import weakref
 
 from . import backend
 from .errors import GraphError
+from .grad_mode import (enable_grad, grad_mode, is_grad_enabled, no_grad,  # noqa: F401
+                        set_grad_enabled)
 from .tensor import Tensor
 
 np = backend.np
-
-
-class _GradMode:
-    __slots__ = ("enabled",)
-
-    def __init__(self):
-        self.enabled = True
-
-
-grad_mode = _GradMode()
-
-
-def is_grad_enabled():
-    """Whether operations record the graph now (False inside `no_grad`).
-
-    >>> import chainrule as cr
-    >>> with cr.no_grad():
-    ...     inside = cr.is_grad_enabled()
-    >>> cr.is_grad_enabled(), inside
-    (True, False)
-    """
-    return grad_mode.enabled
-
-
-class set_grad_enabled:
-    """Context manager (and decorator) that turns graph recording on or off.
-
-    >>> import chainrule as cr
-    >>> w = cr.tensor(1.0, requires_grad=True)
-    >>> with cr.set_grad_enabled(False):
-    ...     y = w * 2
-    >>> y.requires_grad
-    False
-    """
-
-    def __init__(self, mode=True):
-        self.mode = bool(mode)
-        self.prev = []
-
-    def __enter__(self):
-        self.prev.append(grad_mode.enabled)
-        grad_mode.enabled = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        grad_mode.enabled = self.prev.pop()
-        return False
-
-    def __call__(self, fn):
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
-                return fn(*args, **kwargs)
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = getattr(fn, "__doc__", None)
-        return wrapper
-
-
-class no_grad(set_grad_enabled):
-    """Record no graph inside the block: for evaluation and parameter updates.
-
-    >>> import chainrule as cr
-    >>> w = cr.tensor(1.0, requires_grad=True)
-    >>> with cr.no_grad():
-    ...     y = w * 2
-    >>> y.requires_grad
-    False
-    """
-
-    def __new__(cls, fn=None):
-        if fn is not None:          # bare @cr.no_grad, as PyTorch allows
-            return set_grad_enabled(False)(fn)
-        return super().__new__(cls)
-
-    def __init__(self, fn=None):
-        super().__init__(False)
-
-
-class enable_grad(set_grad_enabled):
-    """Record the graph inside the block, even within `no_grad`.
-
-    >>> import chainrule as cr
-    >>> w = cr.tensor(1.0, requires_grad=True)
-    >>> with cr.no_grad():
-    ...     with cr.enable_grad():
-    ...         y = w * 2
-    >>> y.requires_grad
-    True
-    """
-
-    def __new__(cls, fn=None):
-        if fn is not None:          # bare @cr.enable_grad
-            return set_grad_enabled(True)(fn)
-        return super().__new__(cls)
-
-    def __init__(self, fn=None):
-        super().__init__(True)
 
 
 # The watchers of every backward pass (see `observe`); an empty list costs nothing.
@@ -227,7 +134,10 @@ class Node:
         for i, t in enumerate(inputs):
             rule = rules(i) if prim.variadic else rules[i]
             if rule is not None and t.requires_grad:
-                grads[i] = _fit(rule(g, y, *args, **params), t.data)
+                gi, x = rule(g, y, *args, **params), t.data
+                if type(gi) is not np.ndarray or gi.shape != x.shape or gi.dtype != x.dtype:
+                    gi = _fit(gi, x)
+                grads[i] = gi
         return grads
 
     def release(self):
@@ -435,20 +345,8 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
     walk = _Walk(create_graph, retain_graph, wanted, capture is None)
     for t, g in seeds:
         walk.add(t, g)
-    prev_mode = grad_mode.enabled
-    # The graph is acyclic and freed by reference counting as it is walked; a cyclic-GC pass
-    # over the millions of live graph objects would only cost time (measured: bench/NOTES.md).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        order = toposort([t._node for t, _ in seeds if t._node is not None])
-        grad_mode.enabled = create_graph
-        walk.run(order)
-    finally:
-        grad_mode.enabled = prev_mode
-        if gc_was_enabled:
-            gc.enable()
-        graph_gc.release()
+    with _walking(create_graph):
+        walk.run(toposort([t._node for t, _ in seeds if t._node is not None]))
     if capture is not None:
         return [_as_tensor(wanted.get(t._node) if t._node is not None else
                            walk.leaf_grads.get(t)) for t in capture]
@@ -457,6 +355,23 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
         if t.requires_grad:
             _set_grad(t, g, create_graph, given)
     return None
+
+
+@contextlib.contextmanager
+def _walking(create_graph):
+    """Grad mode as create_graph asks while the rules run, and no cyclic-GC pass: the graph is
+    acyclic and freed by reference counting as it is walked, so a pass over the millions of
+    live graph objects would only cost time (measured: bench/NOTES.md)."""
+    prev_mode, gc_was_enabled = grad_mode.enabled, gc.isenabled()
+    gc.disable()
+    grad_mode.enabled = create_graph
+    try:
+        yield
+    finally:
+        grad_mode.enabled = prev_mode
+        if gc_was_enabled:
+            gc.enable()
+        graph_gc.release()
 
 
 def _as_tensor(g):

@@ -1,5 +1,7 @@
-"""The one place that imports NumPy: array creation, the dtype policy, the random generator
-and the BLAS thread count.
+"""The array module, and the one place the compute core gets it from: `backend.np` is the
+namespace every op, rule, the engine and the optimizers call (NumPy today; a second backend
+such as CuPy is plugged in here). Also array creation, the dtype policy, the random generator
+and the BLAS thread count. Host-side code (data, io, explain, train) may use NumPy directly.
 
 Policy (PyTorch's): Python floats become the default dtype (float32 unless changed with
 `set_default_dtype`), Python ints become int64, bools stay bool, and a NumPy array keeps its

@@ -145,8 +145,8 @@ class Derivation:
         template = fmt.forward_template(step.prim, step.out.value.ndim)
         for key in fmt.missing_optional(step.prim, len(step.inputs)):
             template = re.sub(rf"\s*\+\s*{key}\b", "", template)
-        text = fmt.fill(style.template(template), names, step.prim.name, forward=True)
-        return text, fmt.PREC.get(step.prim.name, fmt.ATOM)
+        text = fmt.fill(style.template(template), names, step.prim, forward=True)
+        return text, step.prim.precedence
 
     def _operand_names(self, step, style, numeric):
         keys = fmt.operand_keys(step.prim, len(step.inputs))
@@ -165,17 +165,21 @@ class Derivation:
         """∂out/∂input_i of one primitive as a formula in the operands' names (or values)."""
         prim = step.prim
         names = self._operand_names(step, style, numeric)
-        if prim.name == "pow" and i == 0 and "a" in names and step.inputs[1].is_leaf and \
-                step.inputs[1].scalar and not step.inputs[1].tensor.requires_grad:
-            n = float(step.inputs[1].value)
-            base = names["a"][0] if names["a"][1] >= fmt.ATOM else f"({names['a'][0]})"
+        base_exp = fmt.power_operands(prim, len(step.inputs))   # (0, 1) for a^b
+        exponent = step.inputs[base_exp[1]] if base_exp is not None else None
+        if base_exp is not None and i == base_exp[0] and exponent.is_leaf and \
+                exponent.scalar and not exponent.tensor.requires_grad:
+            # a constant exponent n: n·a^(n-1), the power rule with n - 1 worked out
+            n = float(exponent.value)
+            key = fmt.operand_keys(prim, len(step.inputs))[i]
+            base = names[key][0] if names[key][1] >= fmt.ATOM else f"({names[key][0]})"
             m = self.num(n - 1)
             power = "" if n - 1 == 1 else (f"^{{{m}}}" if style.latex else f"^{m}")
             sep = style.dot.strip() if style.latex else "·"
             return f"{self.num(n)}{sep}{base}{power}"
         out = step.out
         names["y"] = self._expr(out, style, numeric, not self.is_stop(out))
-        return fmt.fill(style.template(prim.derivs[i]), names, prim.name, juxtapose=numeric)
+        return fmt.fill(style.template(prim.derivs[i]), names, prim, juxtapose=numeric)
 
     def segments(self, a, b):
         """Every edge path from value `a` down to value `b` through non-stop values only."""

@@ -2,9 +2,10 @@
 
 Per layer (found as in layers.py): the RMS of ∂L/∂W and of δ = ∂L/∂z, the mean local
 derivative f'(z) of its activation, the share of saturated entries (σ'(z) or tanh'(z) below
-0.01) and of dead ReLU units (never active on this batch). The verdict compares the first
-layer's gradient with the last one's: a gradient that shrinks a thousandfold on the way down
-is vanishing, one that grows a thousandfold (or any inf/NaN) is exploding. All numbers are the
+0.01) and of dead ReLU units (never active on this batch); which activations saturate and
+which rectify is the registry's `activation`. The verdict compares the first layer's
+gradient with the last one's: a gradient that shrinks a thousandfold on the way down is
+vanishing, one that grows a thousandfold (or any inf/NaN) is exploding. All numbers are the
 engine's, recorded while it ran.
 
 `str(report)` is a compact table plus the verdict, which is what a training loop prints.
@@ -20,11 +21,12 @@ EXPLODING_RMS = 1e2  # a weight gradient RMS above this is exploding whatever th
 
 class LayerFlow:
     __slots__ = ("index", "label", "act", "grad_rms", "delta_rms", "mean_fprime",
-                 "saturated", "dead", "finite", "weight", "bias")
+                 "saturated", "dead", "finite", "weight", "bias", "act_kind")
 
     def __init__(self, index, label, act, grad_rms, delta_rms, mean_fprime, saturated, dead,
                  finite):
         self.weight = self.bias = None
+        self.act_kind = None    # the registry's `activation`: 'saturating', 'rectifier'
         self.index, self.label, self.act = index, label, act
         self.grad_rms, self.delta_rms = grad_rms, delta_rms
         self.mean_fprime, self.saturated, self.dead, self.finite = (mean_fprime, saturated,
@@ -74,13 +76,14 @@ def _rms(a):
 def _layer_flow(k, layer):
     from .layers import act_derivative
     act = layer.act.prim.name if layer.act is not None else None
+    kind = layer.act.prim.activation if layer.act is not None else None
     fp = act_derivative(layer)
     mean_fp = saturated = dead = None
     if fp is not None:
         mean_fp = float(np.mean(fp))
-        if act in ("sigmoid", "tanh"):
+        if kind == "saturating":
             saturated = float(np.mean(fp < SATURATED))
-        if act == "relu":
+        if kind == "rectifier":
             z = layer.z.value.reshape(-1, layer.z.value.shape[-1]) if layer.z.value.ndim else \
                 layer.z.value.reshape(1, 1)
             dead = float(np.mean(np.all(z <= 0, axis=0)))
@@ -89,6 +92,7 @@ def _layer_flow(k, layer):
     f = LayerFlow(k, layer.label(), act, _rms(g), _rms(layer.z.grad), mean_fp, saturated,
                   dead, finite)
     f.weight = layer.W.name
+    f.act_kind = kind
     f.bias = layer.b.name if layer.b is not None else None
     return f
 
@@ -162,7 +166,7 @@ def _vanishing(layers, ratio):
         prod = float(np.prod([f.mean_fprime for f in hidden]))
         shrink = f"~10^{math.log10(1 / prod):.0f}-fold" if prod > 0 else "to nothing"
         fix = ("try ReLU (its derivative is 1 where active) or Xavier/He initialisation"
-               if worst.act in ("sigmoid", "tanh") else
+               if worst.act_kind == "saturating" else
                "try He initialisation, residual connections or batch normalisation")
         return (f"layer {worst.index}: {worst.act}'(z) averages {worst.mean_fprime:.3g}; the "
                 f"product of {len(hidden)} such factors shrinks the gradient {shrink}, and "

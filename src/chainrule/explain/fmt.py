@@ -10,6 +10,8 @@ import re
 
 import numpy as np
 
+from ..ops.registry import ATOM
+
 MINUS = "\u2212"  # the subtraction sign in update lines; negative numbers keep ASCII '-'
 
 
@@ -29,6 +31,18 @@ def operand_keys(prim, n):
     if prim.variadic:
         return [f"x{i + 1}" for i in range(n)]
     return list(prim.inputs[:n])
+
+
+_POWER = re.compile(r"(\w+)\^(\w+)")
+
+
+def power_operands(prim, n):
+    """(base index, exponent index) when the registry formula is a power 'a^b', else None."""
+    m = _POWER.fullmatch(prim.formula)
+    keys = operand_keys(prim, n)
+    if m is None or m.group(1) not in keys or m.group(2) not in keys:
+        return None
+    return keys.index(m.group(1)), keys.index(m.group(2))
 
 
 def significant_digits(dtype):
@@ -72,34 +86,22 @@ def _nested(arr, digits):
     return "[" + ", ".join(_nested(a, digits) for a in arr) + "]"
 
 
-
-
-ATOM = 9
-# Binding strength of each arithmetic primitive's forward template (functions are atoms).
-PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
-
-
-
-
 def _needs_paren(prim, var, prec, template, start, end, forward, text=""):
-    """Whether an operand of binding strength `prec` needs parentheses at template[start:end]."""
+    """Whether an operand of binding strength `prec` needs parentheses at template[start:end]
+    of `prim`'s template (an infix forward follows the registry's precedence and grouping)."""
     if template.strip() == var:
         return False
     if text.startswith("-") and template[:start].strip():
         return True                       # 'a + (-0.2)', 'w · (-1.5)', not 'a + -0.2'
     if prec >= ATOM:
         return False
-    if prim in PREC and forward:
-        own = PREC[prim]
-        if prim in ("add",):
-            return False
-        if prim == "sub":
-            return var == "b" and prec <= own
-        if prim == "mul":
+    if forward and prim is not None and prim.precedence < ATOM:
+        own = prim.precedence
+        if prim.grouping == "associative":
             return prec < own
-        if prim == "div":
-            return prec < own if var == "a" else prec <= own
-        return True                       # neg, pow: only atoms stay bare
+        if prim.grouping == "left":       # the right operand is bracketed at equal strength
+            return prec <= own if var != prim.inputs[0] else prec < own
+        return True                       # -x, a^b, a @ b: only atoms stay bare
     before = template[:start].rstrip()[-1:]
     after = template[end:].lstrip()[:1]
     return not (before in ("(", ",", "{") and after in (")", ",", "}"))
@@ -108,7 +110,8 @@ def _needs_paren(prim, var, prec, template, start, end, forward, text=""):
 def fill(template, names, prim=None, forward=False, juxtapose=False):
     """Substitute operands into a registry template: fill('a · b', {'a': ('w', 9),
     'b': ('x', 9)}) == 'w · x'. An operand is (text, binding strength); it is parenthesised
-    only where the template's operator binds tighter."""
+    only where the template's operator binds tighter. `prim`: the Primitive whose forward
+    template (`forward=True`) this is."""
     def sub(m):
         var = m.group(1)
         if var not in names:
@@ -128,9 +131,9 @@ def fill(template, names, prim=None, forward=False, juxtapose=False):
 
 def forward_template(prim, ndim=None):
     """The forward part of a registry formula ('σ(x) = 1/(1 + exp(-x))' -> 'σ(x)'); a 2-D
-    transpose reads xᵀ."""
-    if prim.name == "transpose" and ndim == 2:
-        return "xᵀ"
+    output reads the registry's `formula_2d` where it has one (a transpose: xᵀ)."""
+    if ndim == 2 and prim.formula_2d is not None:
+        return prim.formula_2d
     return prim.formula.split(" = ")[0]
 
 
@@ -160,6 +163,17 @@ def latex_template(template):
     for a, b in _LATEX_SYMBOLS:
         t = t.replace(a, b)
     return re.sub(r" {2,}", " ", t)
+
+
+def latex_function(name):
+    """A function's name (a registry symbol) in LaTeX math: a Greek letter as its command
+    (\\sigma), a standard function as its operator (\\tanh), any other name upright
+    (\\mathrm{...})."""
+    if _FUNC_CALL.fullmatch(name + "("):
+        return "\\" + name
+    if len(name) == 1:
+        return latex_template(name)
+    return rf"\mathrm{{{name}}}"
 
 
 _SIMPLE = re.compile(r"([A-Za-z]+)_?([A-Za-z0-9]*)")

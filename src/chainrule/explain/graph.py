@@ -100,7 +100,7 @@ class Graph:
 
 
 def _node_attrs(d, v, hot):
-    op = None if v.is_leaf else OP_SYMBOL.get(v.step.prim.name, v.step.prim.name)
+    op = None if v.is_leaf else v.step.prim.symbol     # the registry's short operator
     lines = [v.name if op is None else f"{v.name} = {op}" if v.name else op]
     top = d.rec.root.name
     what = f"∂{top}/∂{v.name}" if v.name else "grad"
@@ -122,10 +122,6 @@ def _node_attrs(d, v, hot):
     if hot:
         attrs += ', color="#d62728", penwidth=2.2'
     return attrs
-
-
-OP_SYMBOL = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "neg": "−x", "pow": "^",
-             "sigmoid": "σ", "matmul": "@", "transpose": "ᵀ", "sum": "Σ"}
 
 
 def _short(d, arr):

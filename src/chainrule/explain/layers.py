@@ -4,7 +4,8 @@ Layers are found in the recorded graph itself, not in module objects, so a hand-
 `sigmoid(x @ W.T + b)` reads the same as `nn.Sequential(nn.Linear(...), nn.Sigmoid())`:
 a 2-D parameter W multiplied with an input (x @ Wᵀ as nn.Linear does, W @ x column-vector
 style, or x @ W), optionally plus a 1-D parameter b, is a layer's pre-activation z; a
-following σ, tanh or ReLU gives its activation a.
+following σ, tanh or ReLU gives its activation a. Which primitive plays which part is the
+registry's `layer_role` and `activation`.
 
 Every number shown is the engine's: δ = ∂L/∂z is the gradient the backward pass delivered at
 z. The textbook recursions (δ_prev = f'(z) ⊙ (Wᵀ δ), ∂L/∂W = δ · inputᵀ) are evaluated from
@@ -15,10 +16,6 @@ import numpy as np
 
 from . import fmt
 from .derive import LATEX
-
-ACTIVATIONS = {"sigmoid": ("σ'(z) = a(1 - a)", r"\sigma'(z) = a(1 - a)"),
-               "tanh": ("tanh'(z) = 1 - a²", r"\tanh'(z) = 1 - a^{2}"),
-               "relu": ("relu'(z) = [z > 0]", r"\mathrm{relu}'(z) = [z > 0]")}
 
 
 class Layer:
@@ -61,31 +58,31 @@ def find_layers(rec):
 
 
 def _matmul_of(step, i, cons):
-    name = step.prim.name
-    if name == "linear" and i == 1:      # the fused x @ Wᵀ + b
+    role = step.prim.layer_role
+    if role == "affine" and i == 1:      # the fused x @ Wᵀ + b
         return step, step.inputs[0], "xWt"
-    if name == "transpose" and step.out.value.ndim == 2:
+    if role == "transposed" and step.out.value.ndim == 2:
         for s2, j in cons.get(step.out.index, []):
-            if s2.prim.name == "matmul" and j == 1:
+            if s2.prim.layer_role == "product" and j == 1:
                 return s2, s2.inputs[0], "xWt"
-    if name == "matmul":
+    if role == "product":
         return (step, step.inputs[1], "Wx") if i == 0 else (step, step.inputs[0], "xW")
     return None
 
 
 def _complete(W, mm, x, layout, cons):
     z, b = mm.out, None
-    if mm.prim.name == "linear" and len(mm.inputs) > 2:
+    if mm.prim.layer_role == "affine" and len(mm.inputs) > 2:
         b = mm.inputs[2]
     after = cons.get(z.index, [])
-    if len(after) == 1 and after[0][0].prim.name == "add":
+    if len(after) == 1 and after[0][0].prim.layer_role == "bias":
         add = after[0][0]
         other = add.inputs[1 - after[0][1]]
         if other.is_param and other.value.ndim in (1, 2):
             z, b = add.out, other
     act = a = None
     after = cons.get(z.index, [])
-    if len(after) == 1 and after[0][0].prim.name in ACTIVATIONS:
+    if len(after) == 1 and after[0][0].prim.activation is not None:
         act = after[0][0]
         a = act.out
     return Layer(W, b, x, z, act, a, layout, mm)
@@ -114,6 +111,16 @@ def weight_grad(layer, delta):
 
 def act_derivative(layer):
     return None if layer.act is None else layer.act.local[0]
+
+
+def act_rule(prim):
+    """(text, LaTeX) of an activation's derivative in a layer's names, from the registry's
+    symbol and local derivative with x, y written z, a: "σ'(z) = a(1 - a)"."""
+    names = {prim.inputs[0]: ("z", fmt.ATOM), "y": ("a", fmt.ATOM)}
+    text = fmt.fill(prim.derivs[0], names)
+    latex = fmt.fill(fmt.latex_template(prim.derivs[0]), names)
+    return (f"{prim.symbol}'(z) = {text}",
+            f"{fmt.latex_function(prim.symbol)}'(z) = {latex}")
 
 
 def _agree(a, b):
@@ -156,7 +163,7 @@ def _one_layer(d, layers, k):
         if layer.act is not None and layer.a.grad is not None:
             an, al = layer.a.name, LATEX.name(layer.a.name)
             da = _f64(layer.a.grad)
-            fp_t, fp_l = ACTIVATIONS[layer.act.prim.name]
+            fp_t, fp_l = act_rule(layer.act.prim)
             mark = _mark(da * fprime, delta)
             out.append(_line(f"{dk} = ∂{L}/∂{zn} = ∂{L}/∂{an} ⊙ f'({zn}) = {show(da)} ⊙ "
                              f"{show(fprime)} = {show(delta)}{mark}    ({fp_t})",

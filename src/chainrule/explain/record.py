@@ -4,28 +4,23 @@
 with an observer (`autograd.observe`). The observer sees each node right after
 its VJP: the gradient that arrived at the node's output (∂L/∂output) and what it passed to
 each input; those arrays are copied into the record. Local derivatives for elementwise nodes
-are obtained by calling the primitive's own VJP rule with a gradient of ones. Nothing here
-differentiates anything itself, so the record always agrees with `.grad`.
+(the registry's `elementwise`) are obtained by calling the primitive's own VJP rule on the
+node's arrays with a gradient of ones. Nothing here differentiates anything itself, so the
+record always agrees with `.grad`.
 
 Textbook rounding (`replay_rounded`) re-runs the recorded forward pass primitive by primitive
 through `ops.apply` (the real primitives), rounding in place the output of every *function
-evaluation* (exp, log, σ, tanh, sqrt, sin, cos, division, fractional powers) to k decimals
-before anything downstream uses it. Sums and products of already-rounded numbers stay exact,
-as they do on paper: the seed's Loss = ½(0.8 − 0.59)² = 0.02205 keeps five decimals, and
-∂Loss/∂w_o = −0.21 × 0.2419 × 0.57 = −0.02895543 keeps eight. The real backward pass then runs
-on that replayed graph, so leaves get exactly the gradients a hand calculation gets.
+evaluation* (the registry's `rounded`: exp, log, σ, tanh, sqrt, sin, cos, erf, division,
+fractional powers) to k decimals before anything downstream uses it. Sums and products of
+already-rounded numbers stay exact, as they do on paper: the seed's Loss = ½(0.8 − 0.59)² =
+0.02205 keeps five decimals, and ∂Loss/∂w_o = −0.21 × 0.2419 × 0.57 = −0.02895543 keeps
+eight. The real backward pass then runs on that replayed graph, so leaves get exactly the
+gradients a hand calculation gets.
 """
 import numpy as np
 
 from .. import autograd
 from ..errors import GraphError
-from ..tensor import Tensor
-
-# Elementwise primitives: their local derivative is an array shaped like the output.
-ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "pow", "maximum", "minimum", "exp", "log",
-               "sqrt", "sin", "cos", "tanh", "abs", "sigmoid", "relu", "clip", "where", "cast"}
-# Function evaluations a hand calculation writes down rounded (see the module docstring).
-ROUNDED = {"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "div"}
 
 
 class Value:
@@ -78,7 +73,9 @@ class Step:
 
     @property
     def elementwise(self):
-        return self.prim.name in ELEMENTWISE
+        """Whether the local derivative is an array shaped like the output (the registry's
+        `elementwise`)."""
+        return self.prim.elementwise
 
 
 class Record:
@@ -203,16 +200,6 @@ def run(root, gradient=None, retain_graph=False):
 
 
 # ---- textbook rounding ----
-def _should_round(node):
-    name = node.prim.name
-    if name in ROUNDED:
-        return True
-    if name == "pow":  # integer powers are exact arithmetic; fractional ones are looked up
-        b = node.inputs[1].data
-        return node.inputs[1].requires_grad or not np.all(b == np.round(b))
-    return False
-
-
 def replay_rounded(root, decimals):
     """Re-run `root`'s forward pass through the real primitives, rounding each function
     evaluation to `decimals` in place before it is used downstream. Leaves are shared, so the
@@ -226,7 +213,7 @@ def replay_rounded(root, decimals):
         for node in order:
             ins = tuple(new.get(id(t), t) for t in node.inputs)
             out = apply(node.prim, ins, **node.params)
-            if _should_round(node) and out.data.dtype.kind == "f":
+            if node.prim.rounds(node) and out.data.dtype.kind == "f":
                 unrounded[id(out)] = np.array(out.data, copy=True)
                 np.round(out.data, decimals, out=out.data)
             old = outputs[node]

@@ -10,31 +10,13 @@ import numpy as np
 
 from .. import backend, ops
 from ..ops import fused
+from ..ops.conv import float_input  # lives in ops: conv2d and the pools check their input too
 from ..errors import DTypeError, DomainError, IndexError_, ShapeError
 from ..tensor import Tensor
 from ..ops.losses import bce
 from ..ops.special import erf
 
 # ---------------------------------------------------------------- checks
-
-
-def float_input(x, op):
-    """`x` as a floating Tensor, or a DTypeError saying how to convert it.
-
-    >>> import chainrule as cr
-    >>> float_input(cr.tensor([1.0]), "my_op").dtype
-    dtype('float32')
-    >>> float_input(cr.tensor([1]), "my_op")
-    Traceback (most recent call last):
-        ...
-    chainrule.errors.DTypeError: my_op: got a tensor of dtype int64 (shape (1,)), but it needs ...
-    """
-    x = ops.as_tensor(x)
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{op}: got a tensor of dtype {x.dtype} (shape {tuple(x.shape)}), but "
-                         "it needs floating-point values; convert it with x.float() (or "
-                         "x.astype(cr.float32)).")
-    return x
 
 
 def _like(value, ref):

@@ -1,13 +1,14 @@
 """Composites: functions built from primitives, not primitives themselves (mean, var, std,
 norm, logsumexp, softmax, log_softmax). Their gradients come from the primitives they call;
 the reduction primitives (sum, max, min) are in ops/reductions.py."""
-import numpy as np
-
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .axes import reduce_axes
 from .reductions import max, sum
 from .registry import as_tensor
+
+np = backend.np
 
 
 def _count(x, axis):

@@ -10,7 +10,7 @@ window's gradient back onto the pixels it was copied from. The two primitives ar
 other's VJP (both are linear), so second derivatives work as well.
 """
 from .. import backend
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from . import fused
 from .elementwise import where
@@ -167,9 +167,27 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, pad_value=0.0,
                  channels_first=channels_first)
 
 
+def float_input(x, op):
+    """`x` as a floating Tensor, or a DTypeError saying how to convert it.
+
+    >>> import chainrule as cr
+    >>> float_input(cr.tensor([1.0]), "my_op").dtype
+    dtype('float32')
+    >>> float_input(cr.tensor([1]), "my_op")
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.DTypeError: my_op: got a tensor of dtype int64 (shape (1,)), but it needs ...
+    """
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: got a tensor of dtype {x.dtype} (shape {tuple(x.shape)}), but "
+                         "it needs floating-point values; convert it with x.float() (or "
+                         "x.astype(cr.float32)).")
+    return x
+
+
 def _batched(x, op):
     """(N, C, H, W) as is; an unbatched (C, H, W) gets a batch axis (removed afterwards)."""
-    from ..nn.functional import float_input
     x = float_input(x, op)
     if x.ndim == 3:
         return x.unsqueeze(0), True

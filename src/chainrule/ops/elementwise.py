@@ -3,7 +3,8 @@
 Each entry: name, forward, one VJP rule per input (written once for arrays and Tensors, see
 registry.py), the formula and local derivatives that `explain` prints. Broadcasting is undone
 by the engine. Masks built from input values are constants (their derivative is zero almost
-everywhere), so they are plain arrays of `value(...)`s.
+everywhere), so they are plain arrays of `value(...)`s; a bool mask multiplies a gradient of any
+float dtype in one pass.
 """
 from .. import backend
 from ..errors import ChainruleError, DTypeError, ShapeError
@@ -33,16 +34,19 @@ _ARITH = dict(elementwise=True, hint=BROADCAST_HINT)
 
 # ---- arithmetic ----
 ADD = Primitive("add", np.add, [_same, _same], inputs="ab", formula="a + b", derivs=["1", "1"],
-                saves=(), linear=True, symbol="+", precedence=1, **_ARITH)
+                saves=(), linear=True, symbol="+", precedence=1, **_ARITH,
+                grouping="associative", layer_role="bias")
 SUB = Primitive("sub", np.subtract, [_same, _negated], inputs="ab", formula="a - b",
-                derivs=["1", "-1"], saves=(), linear=True, symbol="−", precedence=1, **_ARITH)
+                derivs=["1", "-1"], saves=(), linear=True, symbol="−", precedence=1, **_ARITH,
+                grouping="left")
 MUL = Primitive("mul", np.multiply, [lambda g, y, a, b: g * b, lambda g, y, a, b: g * a],
                 inputs="ab", formula="a · b", derivs=["b", "a"], saves=("inputs",),
-                symbol="×", precedence=2, **_ARITH)
+                symbol="×", precedence=2, **_ARITH, grouping="associative")
 DIV = Primitive("div", np.true_divide,
                 [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
                 inputs="ab", formula="a / b", derivs=["1/b", "-a/b²"], rounded=True,
-                symbol="÷", precedence=2, **_ARITH)
+                symbol="÷", precedence=2, domain=("any", "nonzero"), **_ARITH,
+                grouping="left")
 NEG = Primitive("neg", np.negative, [_negated], formula="-x", derivs=["-1"], saves=(),
                 elementwise=True, linear=True, symbol="−x", precedence=3)
 
@@ -68,8 +72,12 @@ def _pow_exponent(g, y, a, b):
 
 
 POW = Primitive("pow", np.power, [_pow_base, _pow_exponent], inputs="ab", formula="a^b",
-                derivs=["b·a^(b-1)", "a^b·ln(a)"], symbol="^", precedence=4, domain="positive",
-                **_ARITH)
+                derivs=["b·a^(b-1)", "a^b·ln(a)"], symbol="^", precedence=4,
+                domain=("positive", "any"),
+                **_ARITH,
+                # integer powers are exact arithmetic; fractional or variable ones are looked up
+                rounded=lambda node: (node.inputs[1].requires_grad or not np.all(
+                    node.inputs[1].data == np.round(node.inputs[1].data))))
 
 
 def maximum_rule(first, pick):
@@ -105,7 +113,7 @@ SIN = Primitive("sin", np.sin, [lambda g, y, x: g * COS(x)], formula="sin(x)",
 COS = Primitive("cos", np.cos, [lambda g, y, x: -g * SIN(x)], formula="cos(x)",
                 derivs=["-sin(x)"], saves=("inputs",), **_FUNC)
 TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], formula="tanh(x)",
-                 derivs=["1 - y²"], saves=("output",), **_FUNC)
+                 derivs=["1 - y²"], saves=("output",), **_FUNC, activation="saturating")
 # NOTE: abs'(0) = 0, the sign function's value there (PyTorch).
 ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _mask(np.sign(value(x)), g)],
                 formula="|x|", derivs=["sign(x)"], saves=("inputs",), elementwise=True,
@@ -120,11 +128,12 @@ def _sigmoid(x):
 
 SIGMOID = Primitive("sigmoid", _sigmoid, [lambda g, y, x: g * (y * (1.0 - y))],
                     formula="σ(x) = 1/(1 + exp(-x))", derivs=["y(1 - y)"], saves=("output",),
-                    symbol="σ", **_FUNC)
+                    symbol="σ", **_FUNC, activation="saturating")
 # NOTE: relu'(0) = 0 (PyTorch: the gradient passes only where the output is positive).
 RELU = Primitive("relu", lambda x: np.maximum(x, 0),
-                 [lambda g, y, x: g * _mask(value(y) > 0, g)], formula="max(x, 0)",
-                 derivs=["[x > 0]"], saves=("output",), elementwise=True, domain="nonzero")
+                 [lambda g, y, x: g * (value(y) > 0)], formula="max(x, 0)",
+                 derivs=["[x > 0]"], saves=("output",), elementwise=True, domain="nonzero",
+                 activation="rectifier")
 
 
 def _clip_forward(x, lo, hi):
@@ -139,7 +148,7 @@ def _clip_rule(g, y, x, lo, hi):
         inside &= x >= lo
     if hi is not None:
         inside &= x <= hi
-    return g * _mask(inside, g)
+    return g * inside
 
 
 CLIP = Primitive("clip", _clip_forward, [_clip_rule], formula="clip(x, lo, hi)",

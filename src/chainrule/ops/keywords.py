@@ -8,13 +8,14 @@ return the values only (NumPy/JAX style), with ties sharing the gradient.
 import collections
 import functools
 
-import numpy as np
-
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import composites, reductions, shape
 from .axes import normalize_axis
 from .registry import as_tensor
+
+np = backend.np
 
 _UNSET = object()
 

@@ -19,17 +19,32 @@ the fields, and no module outside `ops/` names a primitive by its string.
     inputs      the names its formula and derivatives use for the inputs ("x"; "a", "b"; ...)
     formula     how `explain` writes the forward, in those names; "y = f(x) = ..." style
                 definitions after " = " are shown only in full formulas
+    formula_2d  the forward as `explain` writes it when the output is a matrix, where that
+                differs from formula ("xᵀ" for transpose); None: formula
     derivs      per input, the local derivative ∂y/∂input as `explain` prints it (y: output)
     saves       what the rules read besides g: "inputs", "output" (a tuple; () for neither)
     elementwise True when the output is shaped like the broadcast inputs, entry by entry
     linear      True when the op is linear in its inputs (its derivatives are constants)
     rounded     True when a hand calculation writes its value rounded (a function lookup:
-                exp, ln, √, sin ...); `explain(round=k)` rounds exactly these
+                exp, ln, √, sin ...), or node -> bool where the operands decide (pow: a
+                fractional or variable exponent); `explain(round=k)` rounds exactly these
     symbol      the short operator shown on a graph picture node ("+", "σ"); default: name
-    precedence  binding strength of an infix formula (1 + -, 2 · /, 3 unary -, 4 ^); 9 = atom
+    precedence  binding strength of an infix formula (1 + -, 2 · / @, 3 unary -, 4 ^); 9 = atom
+    grouping    how an infix formula brackets an operand exactly as strong as itself:
+                "associative" (a + b + c: on neither side), "left" (a - (b - c): on the
+                right); None: every operand that is not an atom is bracketed (-(-x), (a^b)^c)
+    activation  as a layer's activation a = f(z) in `explain`'s layer view, how its
+                derivative fails: "saturating" (σ, tanh: f' → 0 for large |z|) or "rectifier"
+                (relu: f' = 0 for z ≤ 0, dead units); None: not an activation. The view
+                writes f' from symbol and derivs, x and y read z and a: σ'(z) = a(1 - a)
+    layer_role  its part in a layer z = Wx + b, which `explain` finds in the graph: "product"
+                (a @ b, a 2-D weight on either side), "affine" (x @ Wᵀ + b fused; inputs x, W
+                and an optional b), "transposed" (W.T, read by a product as x @ Wᵀ), "bias"
+                (z + b); None: none
     hint        what to tell a user whose inputs the forward rejected
     domain      where the generated tests sample inputs: "any", "nonzero" (away from a kink
-                at 0), "positive" (inside log/√/pow domains), "distinct" (no ties)
+                at 0), "positive" (inside log/√/pow domains), "distinct" (no ties); one for
+                all inputs, or a tuple with one per input
 
 Optional, for speed:
 
@@ -45,7 +60,8 @@ Conventions at non-differentiable points follow PyTorch and are written at each 
 import itertools
 
 from .. import backend
-from ..autograd import FREEZE_EVERY, Node, grad_mode, graph_gc
+from ..autograd import FREEZE_EVERY, Node, graph_gc
+from ..grad_mode import grad_mode
 from ..errors import ShapeError
 from ..tensor import Tensor
 
@@ -59,14 +75,20 @@ DOMAINS = ("any", "nonzero", "positive", "distinct")
 
 
 class Primitive:
-    __slots__ = ("name", "forward", "vjps", "inputs", "formula", "derivs", "saves",
-                 "elementwise", "linear", "rounded", "symbol", "precedence", "hint", "domain",
+    __slots__ = ("name", "forward", "vjps", "inputs", "formula", "formula_2d", "derivs",
+                 "saves", "elementwise", "linear", "rounded", "symbol", "precedence",
+                 "grouping", "activation", "layer_role", "hint", "domain",
                  "first_order_kernel", "scatter", "variadic")
+    # The values `explain` understands in these fields (see the module docstring).
+    GROUPINGS = (None, "associative", "left")
+    ACTIVATIONS = (None, "saturating", "rectifier")
+    LAYER_ROLES = (None, "product", "affine", "transposed", "bias")
 
     def __init__(self, name, forward, vjps, formula, derivs, hint="", *, inputs=None,
                  saves=("inputs", "output"), elementwise=False, linear=False, rounded=False,
                  symbol=None, precedence=ATOM, domain="any", first_order_kernel=None,
-                 scatter=None):
+                 scatter=None, formula_2d=None, grouping=None, activation=None,
+                 layer_role=None):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
@@ -74,6 +96,7 @@ class Primitive:
         n = None if self.variadic else len(self.vjps)
         self.inputs = tuple(inputs) if inputs is not None else _default_names(n)
         self.formula = formula
+        self.formula_2d = formula_2d
         self.derivs = tuple(derivs)
         self.saves = tuple(saves)
         self.elementwise = elementwise
@@ -81,6 +104,9 @@ class Primitive:
         self.rounded = rounded
         self.symbol = symbol or name
         self.precedence = precedence
+        self.grouping = grouping
+        self.activation = activation
+        self.layer_role = layer_role
         self.hint = hint
         self.domain = domain
         self.first_order_kernel = first_order_kernel
@@ -91,8 +117,14 @@ class Primitive:
     def _check(self, n):
         if self.name in REGISTRY:
             raise ValueError(f"primitive {self.name!r} registered twice")
-        if self.domain not in DOMAINS:
-            raise ValueError(f"primitive {self.name!r}: domain must be one of {DOMAINS}")
+        domains = self.domain if isinstance(self.domain, tuple) else (self.domain,)
+        if any(d not in DOMAINS for d in domains) or len(domains) not in (1, n or 1):
+            raise ValueError(f"primitive {self.name!r}: domain must be one of {DOMAINS}, or a "
+                             "tuple of them with one per input")
+        for field, allowed in (("grouping", self.GROUPINGS), ("activation", self.ACTIVATIONS),
+                               ("layer_role", self.LAYER_ROLES)):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"primitive {self.name!r}: {field} must be one of {allowed}")
         if n is not None and (len(self.inputs) != n or len(self.derivs) != n):
             raise ValueError(f"primitive {self.name!r}: {n} rules need {n} input names and "
                              f"{n} derivatives")
@@ -108,8 +140,16 @@ class Primitive:
             return self.vjps
         return tuple(k or r for k, r in zip(self.first_order_kernel, self.vjps))
 
+    def rounds(self, node):
+        """Whether a hand calculation writes `node`'s value rounded (the `rounded` field)."""
+        return self.rounded(node) if callable(self.rounded) else self.rounded
+
     def vjp_rule(self, i):
         return self.vjps(i) if self.variadic else self.vjps[i]
+
+    def input_domain(self, i):
+        """The domain test samples of input i are drawn from."""
+        return self.domain[i] if isinstance(self.domain, tuple) else self.domain
 
     def __call__(self, *inputs, **params):
         """Compute on arrays; record on Tensors (any Tensor among the inputs lifts the rest)."""

@@ -20,7 +20,8 @@ RESHAPE = Primitive(
 TRANSPOSE = Primitive(
     "transpose", lambda x, axes: np.transpose(x, axes),
     [lambda g, y, x, axes: TRANSPOSE(g, axes=tuple(np.argsort(axes)))],
-    formula="transpose(x)", symbol="ᵀ", hint="Give each axis exactly once.", **_MOVES)
+    formula="transpose(x)", symbol="ᵀ", hint="Give each axis exactly once.", **_MOVES,
+    formula_2d="xᵀ", layer_role="transposed")
 
 
 BROADCAST = Primitive(

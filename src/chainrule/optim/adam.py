@@ -1,11 +1,12 @@
 """Adam and AdamW (PyTorch's equations, including amsgrad)."""
 import math
 
-import numpy as np
-
+from .. import backend
 from ..errors import OptimizerError
 from .sgd import _check_nonneg
 from .optimizer import Optimizer
+
+np = backend.np
 
 
 class Adam(Optimizer):

@@ -2,10 +2,11 @@
 `clip_grad_value_`, which chainrule users also find as `chainrule.nn.utils.*`)."""
 import math
 
-import numpy as np
-
+from .. import backend
 from ..errors import GraphError
 from ..tensor import Tensor
+
+np = backend.np
 
 
 def _with_grads(parameters):

@@ -4,10 +4,11 @@ Updates work on the parameters' NumPy arrays in place (no graph is recorded and 
 costs no Tensor overhead); each update bumps the parameter's version counter, so a graph that
 saved the old value refuses to backward through it, as in PyTorch.
 """
-import numpy as np
-
+from .. import backend
 from ..errors import CheckpointError, DTypeError, OptimizerError
 from ..tensor import Tensor
+
+np = backend.np
 
 
 class _Required:

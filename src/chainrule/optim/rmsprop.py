@@ -1,8 +1,9 @@
 """RMSprop and Adagrad (PyTorch's equations)."""
-import numpy as np
-
+from .. import backend
 from .optimizer import Optimizer
 from .sgd import _check_nonneg
+
+np = backend.np
 
 
 class RMSprop(Optimizer):
