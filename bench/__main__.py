@@ -4,7 +4,7 @@ import datetime
 import os
 import sys
 
-from . import CASES
+from . import CASES, OPTIONAL_CASES
 
 
 def main(argv=None):
@@ -13,7 +13,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats, no large MLP, a 1e5-node chain (a smoke run)")
     parser.add_argument("--cases", default=",".join(CASES),
-                        help=f"comma-separated subset of {','.join(CASES)}")
+                        help=f"comma-separated subset of {','.join(CASES)} (optional: "
+                             f"{','.join(OPTIONAL_CASES)})")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per case")
     parser.add_argument("--threads", type=int, default=None,
@@ -28,7 +29,7 @@ def main(argv=None):
             os.environ[var] = str(args.threads)
     from . import suite
     cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
-    unknown = sorted(set(cases) - set(CASES))
+    unknown = sorted(set(cases) - set(CASES) - set(OPTIONAL_CASES))
     if unknown:
         parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
     repeats = args.repeats or (5 if args.quick else 15)

@@ -5,6 +5,7 @@ import platform
 import time
 
 from . import CASES, chain, cnn, mlp, overhead, startup
+from . import compile as compiled
 from .common import fmt_time, load_torch, numpy_threads, write_json
 
 MIB = 2 ** 20
@@ -77,6 +78,44 @@ def bench_startup(threads, with_torch):
     return rows
 
 
+def bench_compile(torch, repeats, quick):
+    """cr.compile: replayed steps beside hand-written NumPy and PyTorch eager, and what the
+    capture costs (see bench/compile.py)."""
+    rows, costs = [], []
+    for size, limit in (("small", 1.05), ("medium", 1.02))[:1 if quick else 2]:
+        times = compiled.mlp_case(size, torch, repeats)
+        costs.append((f"MLP {size}", times.pop("capture"), times))
+        r = _ratio(times, "chainrule", "numpy")
+        dims, batch = mlp.SIZES[size]
+        rows.append(_row(f"compiled MLP step {'-'.join(map(str, dims))}, b={batch}", times,
+                         f"≤ {limit:.2f}× NumPy", r <= limit,
+                         f"eager {times['eager'] / times['numpy']:.2f}× NumPy"))
+    times = compiled.chain_case(torch, repeats)
+    costs.append(("per-op chain", times.pop("capture"), times))
+    r = _ratio(times, "chainrule", "numpy")
+    rows.append(_row(f"compiled chain {compiled.CHAIN_N}×(x·1.0001+0.0001).tanh(), 16 elements",
+                     times, "≤ 2× NumPy calls", r <= 2.0,
+                     f"eager {times['eager'] / times['numpy']:.2f}× NumPy"))
+    for label, case in (("compiled LSTM LM step (2 layers, 32/64, bptt 16, b=8)",
+                         compiled.lm_case),
+                        ("compiled CNN step 1×28×28, b=64", compiled.cnn_case)):
+        times = case(torch, max(3, repeats // 3))
+        costs.append((label.split(" step")[0].replace("compiled ", ""), times.pop("capture"),
+                      times))
+        r = _ratio(times, "chainrule", "torch")
+        rows.append(_row(label, times, "≤ 1.0× PyTorch", None if r is None else r <= 1.0,
+                         f"eager {times['eager'] / times['torch']:.2f}× torch" if torch
+                         else "no torch: not judged"))
+    for label, cost, times in costs:
+        rows.append(dict(case=f"capture cost, {label}", numpy=None, chainrule=cost["capture"],
+                         torch=None, target="(reported)", met=None,
+                         note=f"call 1 (eager) {cost['first'] * 1e3:.1f} ms, call 2 (capture) "
+                              f"{cost['capture'] * 1e3:.1f} ms, replay "
+                              f"{times['chainrule'] * 1e3:.2f} ms: paid back after "
+                              f"{cost['break_even']:.0f} calls"))
+    return rows
+
+
 def run(cases=CASES, repeats=15, quick=False, with_torch=True, out=None):
     threads = numpy_threads()
     torch = load_torch(threads) if with_torch else None
@@ -93,6 +132,11 @@ def run(cases=CASES, repeats=15, quick=False, with_torch=True, out=None):
         rows += bench_chain((10 ** 5,) if quick else (2 * 10 ** 5, 10 ** 6))
     if "startup" in cases:
         rows += bench_startup(threads, torch is not None)
+    if "compile" in cases:
+        rows += bench_compile(torch, repeats, quick)
+    if "distributed" in cases:
+        from . import distributed
+        rows += distributed.suite_rows(quick)
     info = dict(date=datetime.datetime.now().isoformat(timespec="seconds"),
                 python=platform.python_version(), machine=platform.machine(),
                 cpus=os.cpu_count(), numpy_threads=threads,

@@ -24,18 +24,21 @@ def _grads(sample, dtype, create_graph):
     return [None if g is None else g.numpy() for g in grads]
 
 
-@pytest.mark.parametrize("dtype", [cr.float64, cr.float32])
+TOLERANCES = {cr.float64: (1e-13, 1e-14), cr.float32: (1e-6, 1e-7), cr.float16: (2e-3, 1e-3)}
+
+
+@pytest.mark.parametrize("dtype", [cr.float64, cr.float32, cr.float16])
 @pytest.mark.parametrize("item", ITEMS, ids=[sample_id(i) for i in ITEMS])
 def test_rules_on_arrays_equal_the_rules_on_tensors(item, dtype):
     _, sample = item
     fast = _grads(sample, dtype, create_graph=False)      # rules (and kernels) on arrays
     slow = _grads(sample, dtype, create_graph=True)       # the same rules on Tensors
+    rtol, atol = TOLERANCES[dtype]
     for f, s in zip(fast, slow):
         assert (f is None) == (s is None)
         if f is not None:
-            assert f.dtype == s.dtype and f.shape == s.shape
-            np.testing.assert_allclose(f, s, rtol=1e-6 if dtype == cr.float32 else 1e-13,
-                                       atol=1e-7 if dtype == cr.float32 else 1e-14)
+            assert f.dtype == s.dtype == dtype and f.shape == s.shape
+            np.testing.assert_allclose(f, s, rtol=rtol, atol=atol)
 
 
 def test_a_first_order_backward_makes_no_tensor_inside_a_rule(monkeypatch):
@@ -70,8 +73,25 @@ def test_a_patched_rule_is_what_the_engine_runs(monkeypatch):
                                         if p.first_order_kernel is not None))
 def test_kernels_are_declared_only_where_measured(name):
     """first_order_kernel is the exception (bench/NOTES.md): max-pool's comparison with the
-    window maxima. A new one needs its own test against its rule below."""
-    assert name in {"max_pool2d"}
+    window maxima; linear's rules without per-call dispatch. A new one needs its own test
+    against its rule below."""
+    assert name in {"max_pool2d", "linear"}
+
+
+@pytest.mark.parametrize("x_shape", [(5, 3), (2, 4, 3), (3,)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_first_order_kernels_equal_its_rules(x_shape, bias):
+    from chainrule.ops import fused
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32) if bias else None
+    args = (x, w) + ((b,) if bias else ())
+    y = fused.LINEAR.forward(*args)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    for i, (kernel, rule) in enumerate(zip(fused.LINEAR.first_order_kernel, fused.LINEAR.vjps)):
+        if i < len(args):
+            np.testing.assert_array_equal(kernel(g, y, *args), rule(g, y, *args))
 
 
 def test_cross_entropy_gradient_from_the_saved_softmax_equals_a_recomputed_one():

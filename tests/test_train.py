@@ -119,6 +119,61 @@ def test_early_stopping_rules():
             early_stopping=EarlyStopping("val_nope"))
 
 
+def test_empty_data_is_an_error_not_a_zero_loss():
+    """An epoch with no batches used to report loss 0.0, which early stopping then kept as
+    the best epoch; it must be a DataError naming the loader and its batch size."""
+    from chainrule.errors import DataError
+    model, opt, _, train, val = _setup()
+    X, y = data.two_moons(5, noise=0.15, seed=1)
+    tiny = data.DataLoader(data.TensorDataset(X, y), batch_size=16, drop_last=True)
+    before = _params(model)
+    with pytest.raises(DataError, match=r"fit: train_loader yields no samples.*TensorDataset "
+                                        r"of 5 samples with batch_size=16, drop_last=True"):
+        fit(model, nn.CrossEntropyLoss(), opt, tiny, val, epochs=3, early_stopping=1,
+            progress=False)
+    with pytest.raises(DataError, match="fit: val_loader yields no samples.*batch_size=16"):
+        fit(model, nn.CrossEntropyLoss(), opt, train, tiny, epochs=3, early_stopping=1,
+            progress=False)
+    assert all(np.array_equal(before[k], v) for k, v in _params(model).items())  # no epoch ran
+    with pytest.raises(DataError, match="evaluate: the loader yields no samples"):
+        evaluate(model, nn.CrossEntropyLoss(), tiny)
+    empty = data.DataLoader(data.TensorDataset(X[:0], y[:0]), batch_size=4)
+    with pytest.raises(DataError, match="dataset is empty"):
+        evaluate(model, nn.CrossEntropyLoss(), empty)
+    with pytest.raises(DataError, match="list"):
+        evaluate(model, nn.CrossEntropyLoss(), [])
+    assert isinstance(DataError("x"), ValueError)
+
+
+def test_patience_zero_stops_at_the_first_epoch_that_does_not_improve(tmp_path):
+    for patience in (0, 1):
+        model, _, _, train, val = _setup()
+        opt = optim.SGD(model.parameters(), lr=0.0)  # nothing improves after the first epoch
+        h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=10,
+                early_stopping=patience, progress=False)
+        assert (h.epochs, h.stop_reason, h.best_epoch) == (2, "early_stopping", 0), patience
+    model, opt, _, train, val = _setup()  # improving every epoch: runs to the end
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=3,
+            early_stopping=EarlyStopping("val_loss", patience=0, min_delta=-1e9),
+            progress=False)
+    assert h.epochs == 3 and h.stop_reason == "completed"
+    with pytest.raises(ValueError, match="patience must be an int >= 0"):
+        EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match="patience must be an int >= 0"):
+        EarlyStopping(patience=1.5)
+
+
+def test_cli_patience_zero_trains(tmp_path, capsys):
+    from chainrule.train_cli import main
+    assert main(["--dataset", "moons", "--epochs", "4", "--hidden", "8", "--patience", "0",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    epochs = int(text.split("after ")[1].split(" epochs")[0])
+    assert 1 <= epochs <= 4 and cr.load(tmp_path / "last.safetensors")["epoch"] == epochs
+    assert main(["--patience", "-1", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "--patience" in capsys.readouterr().err
+
+
 class _PoisonedLoss:
     """Cross-entropy that, from call `after` on, adds sqrt(-1): a NaN made by a known op."""
 

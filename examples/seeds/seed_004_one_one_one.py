@@ -39,8 +39,8 @@ def main(exact=False):
     rep.step(lr=0.5)                                      # w ← w − η ∂Loss/∂w, shown
     print(rep)
     print(f"w_o after the step: {w_o.item():.9f}")
-    rep.graph(highlight="w_h").save("seed_004_graph.svg")
-    print("graph of the network: seed_004_graph.svg (the path to w_h in red)")
+    path = rep.graph(highlight="w_h").save("seed_004_graph.svg")   # .dot without graphviz
+    print(f"graph of the network: {path} (the path to w_h in red)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ _LAZY = {
     "data": ("chainrule.data", None),
     "io": ("chainrule.io", None),
     "train": ("chainrule.train", None),
+    "distributed": ("chainrule.distributed", None),
     "explain": ("chainrule.explain", "explain"),
+    "compile": ("chainrule.static", "compile"),     # static graphs: capture once, replay
     "detect_anomaly": ("chainrule.anomaly", "detect_anomaly"),
     "save": ("chainrule.io", "save"),
     "load": ("chainrule.io", "load"),

@@ -10,26 +10,52 @@ Gradients reach `.grad` only on leaves (tensors made by the user) and on tensors
 """
 import contextlib
 import gc
+import threading
 import weakref
 
 from . import backend
 from .errors import GraphError
 from .grad_mode import (enable_grad, grad_mode, is_grad_enabled, no_grad,  # noqa: F401
                         set_grad_enabled)
+from .grad_mode import _set_enabled as _set_grad_enabled, grad_enabled
+from .graph_gc import FREEZE_EVERY, graph_gc  # noqa: F401  (ops/registry.py imports both)
 from .tensor import Tensor
 
 np = backend.np
 
 
-# The watchers of every backward pass (see `observe`); an empty list costs nothing.
+# The watchers of every backward pass in any thread (anomaly mode, process-wide as in
+# PyTorch); `observe` adds watchers of this thread's passes only. Empty lists cost nothing.
 _observers = []
+_local = threading.local()
+
+
+def _thread_observers():
+    watchers = getattr(_local, "observers", None)
+    if watchers is None:
+        watchers = _local.observers = []
+    return watchers
+
+
+def _thread_finishers():
+    """This thread's end-of-pass watchers (`observe(done=...)`)."""
+    finishers = getattr(_local, "finishers", None)
+    if finishers is None:
+        finishers = _local.finishers = []
+    return finishers
 
 
 class observe:
-    """Call `fn(node, g, input_grads)` at each node of every backward pass inside the block:
-    g is the gradient summed at the node's output, input_grads its inputs' shares (None where
-    none flows); arrays in a first-order backward, Tensors under create_graph. The watcher
-    sees the very path a plain backward runs; explain and anomaly mode are such watchers.
+    """Call `fn(node, g, input_grads)` at each node of every backward pass that this thread
+    runs inside the block: g is the gradient summed at the node's output, input_grads its
+    inputs' shares (None where none flows); arrays in a first-order backward, Tensors under
+    create_graph. The watcher sees the very path a plain backward runs; explain and anomaly
+    mode are such watchers. Backward passes in other threads are not watched.
+
+    `done(leaves)`, when given, is called as each such pass ends: after a backward that
+    accumulates into `.grad` has written it, with the leaves whose `.grad` it wrote (an empty
+    list after `autograd.grad`, which writes none). Data-parallel training reduces gradients
+    there (`nn.parallel.DistributedDataParallel`). Either callable may be None.
 
     >>> import chainrule as cr
     >>> x = cr.tensor(2.0, requires_grad=True)
@@ -40,60 +66,22 @@ class observe:
     ['sin', 'mul']
     """
 
-    def __init__(self, fn):
-        self.fn = fn
+    def __init__(self, fn=None, done=None):
+        self.fn, self.done = fn, done
 
     def __enter__(self):
-        _observers.append(self.fn)
+        if self.fn is not None:
+            _thread_observers().append(self.fn)
+        if self.done is not None:
+            _thread_finishers().append(self.done)
         return self
 
     def __exit__(self, *exc):
-        _observers.remove(self.fn)
+        if self.fn is not None:
+            _thread_observers().remove(self.fn)
+        if self.done is not None:
+            _thread_finishers().remove(self.done)
         return False
-
-
-# ---- the graph and Python's cyclic garbage collector ----
-# A recorded graph is acyclic and is freed by reference counting, yet while it grows the
-# cyclic collector rescans every live node again and again (its full collections run each
-# time the heap grows by 25%): measured, two thirds of the forward time of a 1e6-node chain
-# (bench/NOTES.md). So every FREEZE_EVERY recorded nodes the objects alive so far are moved
-# out of the collector's scans (gc.freeze), and the next backward gives them back
-# (gc.unfreeze). Nothing is freed later than it would be: reference counting frees as always;
-# only cyclic garbage that already existed waits for that backward (or for FREEZE_LIMIT more
-# nodes, whichever comes first). If the program froze objects itself, chainrule leaves the
-# collector alone.
-FREEZE_EVERY = 4096
-FREEZE_LIMIT = 1 << 22
-
-
-class _GraphGC:
-    __slots__ = ("frozen", "since")
-
-    def __init__(self):
-        self.frozen = False   # True while objects in the permanent generation are ours
-        self.since = 0        # nodes recorded since we first froze
-
-    def recorded(self):
-        """Called by `apply` every FREEZE_EVERY recorded nodes."""
-        if not gc.isenabled():
-            return
-        if not self.frozen:
-            if gc.get_freeze_count():
-                return                      # the program's own freeze: do not touch it
-            self.frozen, self.since = True, 0
-        self.since += FREEZE_EVERY
-        if self.since > FREEZE_LIMIT:       # a graph never walked back: stop deferring
-            self.release()
-            return
-        gc.freeze()
-
-    def release(self):
-        if self.frozen:
-            self.frozen = False
-            gc.unfreeze()
-
-
-graph_gc = _GraphGC()
 
 
 class Node:
@@ -131,10 +119,12 @@ class Node:
             y, rules = self.out, prim.kernels
             args = [t.data for t in inputs]
         grads = [None] * len(inputs)
+        block = prim.block
         for i, t in enumerate(inputs):
             rule = rules(i) if prim.variadic else rules[i]
             if rule is not None and t.requires_grad:
-                gi, x = rule(g, y, *args, **params), t.data
+                gi = rule(g, y, *args, **params) if block is None else g[block(params, i)]
+                x = t.data
                 if type(gi) is not np.ndarray or gi.shape != x.shape or gi.dtype != x.dtype:
                     gi = _fit(gi, x)
                 grads[i] = gi
@@ -231,7 +221,7 @@ def _seed_gradients(outputs, grad_outputs, create_graph):
                 f"backward: output {i} (shape {t.shape}) does not require grad, so there is no "
                 "graph to walk. Set requires_grad=True on the inputs you want gradients for, "
                 "and do not compute the output under no_grad().")
-        g = _seed(t, i, grad_outputs[i] if grad_outputs is not None else None)
+        g = _seed(t, i, grad_outputs[i] if grad_outputs is not None else None, create_graph)
         if g.shape != t.shape:
             from .errors import ShapeError
             raise ShapeError(f"backward: gradient has shape {g.shape} but output {i} has shape "
@@ -242,7 +232,10 @@ def _seed_gradients(outputs, grad_outputs, create_graph):
     return seeds
 
 
-def _seed(t, i, g):
+def _seed(t, i, g, create_graph):
+    """The gradient of output t to start from: a new array in t's dtype (PyTorch casts it
+    too), so no `.grad` ever aliases the caller's `gradient=`; under create_graph a gradient
+    that requires grad stays in the graph (cast by a recorded op if need be)."""
     if g is None:
         if t.data.size != 1:
             raise GraphError(
@@ -251,9 +244,11 @@ def _seed(t, i, g):
                 "loss.sum().backward() or loss.mean().backward().")
         return Tensor._wrap(np.ones(t.shape, dtype=t.dtype) if t.data.ndim else
                             np.array(1, dtype=t.dtype))   # 0.3 µs, not np.ones' 1.1
-    if not isinstance(g, Tensor):   # copied: a .grad must never alias the caller's array
-        return Tensor._wrap(np.array(backend.to_array(g, t.dtype)))
-    return g if g.requires_grad else Tensor._wrap(g.data.copy())
+    if isinstance(g, Tensor):
+        if create_graph and g.requires_grad:
+            return g if g.dtype == t.dtype else g.astype(t.dtype)
+        g = g.data
+    return Tensor._wrap(np.array(backend.to_array(g), dtype=t.dtype))   # always a copy
 
 
 class _Walk:
@@ -267,7 +262,7 @@ class _Walk:
         self.create_graph, self.retain_graph = create_graph, retain_graph
         self.wanted, self.set_retained = wanted, set_retained
         self.node_grads, self.leaf_grads, self.owned = {}, {}, set()
-        self.observers = list(_observers)
+        self.observers = _observers + _thread_observers()
 
     def add(self, t, g):
         """Add gradient `g` for tensor `t` to what its node (or, for a leaf, it) has summed."""
@@ -343,34 +338,110 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
     seeds = _seed_gradients(outputs, grad_outputs, create_graph)
     wanted = {} if capture is None else {t._node: None for t in capture if t._node is not None}
     walk = _Walk(create_graph, retain_graph, wanted, capture is None)
+    finishers = list(_thread_finishers())
     for t, g in seeds:
         walk.add(t, g)
-    with _walking(create_graph):
-        walk.run(toposort([t._node for t, _ in seeds if t._node is not None]))
+    with _walking(create_graph) as claim:
+        walk.run(claim(toposort([t._node for t, _ in seeds if t._node is not None])))
     if capture is not None:
-        return [_as_tensor(wanted.get(t._node) if t._node is not None else
-                           walk.leaf_grads.get(t)) for t in capture]
+        result = [_as_tensor(wanted.get(t._node) if t._node is not None else
+                             walk.leaf_grads.get(t)) for t in capture]
+        for done in finishers:
+            done([])
+        return result
     given = set()
-    for t, g in walk.leaf_grads.items():
-        if t.requires_grad:
-            _set_grad(t, g, create_graph, given)
+    with _leaf_lock:     # leaves (a shared model's parameters) may get grads from two threads
+        for t, g in walk.leaf_grads.items():
+            if t.requires_grad:
+                _set_grad(t, g, create_graph, given)
+    if finishers:
+        leaves = [t for t in walk.leaf_grads if t.requires_grad]
+        for done in finishers:
+            done(leaves)
     return None
+
+
+# ---- threads ----
+# Grad mode is per thread (grad_mode.py). What a backward pass changes beyond its own graph is
+# process-wide, so it is shared safely here: the collector is paused while any thread walks a
+# graph and resumed (if it was on) when the last one leaves; one graph cannot be walked by two
+# threads at once (their nodes are compared when passes overlap); leaves' .grad is written
+# under a lock. Threads: docs/conventions.md.
+_leaf_lock = threading.Lock()
+
+
+class _Collector:
+    """Pauses Python's cyclic collector while backward passes run, in any number of threads."""
+    __slots__ = ("lock", "walkers", "restore")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.walkers = 0         # backward passes running now
+        self.restore = False     # whether the collector was on when the first one started
+
+    def pause(self):
+        with self.lock:
+            if not self.walkers:
+                self.restore = gc.isenabled()
+                gc.disable()
+            self.walkers += 1
+
+    def resume(self):
+        with self.lock:
+            self.walkers -= 1
+            if not self.walkers and self.restore:
+                gc.enable()
+
+
+_collector = _Collector()
+_walks_lock = threading.Lock()
+_walks = {}     # id(order) -> (thread id, nodes in order) for each backward pass running now
+
+
+def _claim(order):
+    """Register this pass's nodes; a GraphError if another thread is walking any of them."""
+    me = threading.get_ident()
+    with _walks_lock:
+        mine = None
+        for ident, other in _walks.values():
+            if ident != me:
+                mine = set(order) if mine is None else mine
+                if not mine.isdisjoint(other):
+                    node = next(n for n in other if n in mine)
+                    raise GraphError(
+                        f"backward: another thread is walking this graph right now (op "
+                        f"'{node.prim.name}' is in both backward passes); one graph cannot be "
+                        "differentiated by two threads at once. Build a separate graph per "
+                        "thread, or let one thread finish (e.g. hold a lock around backward).")
+        _walks[id(order)] = (me, order)
+    return order
 
 
 @contextlib.contextmanager
 def _walking(create_graph):
-    """Grad mode as create_graph asks while the rules run, and no cyclic-GC pass: the graph is
-    acyclic and freed by reference counting as it is walked, so a pass over the millions of
-    live graph objects would only cost time (measured: bench/NOTES.md)."""
-    prev_mode, gc_was_enabled = grad_mode.enabled, gc.isenabled()
-    gc.disable()
-    grad_mode.enabled = create_graph
+    """Grad mode as create_graph asks while the rules run (this thread's), no cyclic-GC pass
+    (the graph is acyclic and freed by reference counting as it is walked, so a pass over the
+    millions of live graph objects would only cost time: bench/NOTES.md), and the walked nodes
+    claimed for this thread (yields `claim(order)`)."""
+    prev_mode = grad_enabled()
+    claimed = []
+
+    def claim(order):
+        order = _claim(order)
+        claimed.append(id(order))
+        return order
+
+    _collector.pause()
+    _set_grad_enabled(create_graph)
     try:
-        yield
+        yield claim
     finally:
-        grad_mode.enabled = prev_mode
-        if gc_was_enabled:
-            gc.enable()
+        _set_grad_enabled(prev_mode)
+        if claimed:
+            with _walks_lock:
+                for key in claimed:
+                    del _walks[key]
+        _collector.resume()
         graph_gc.release()
 
 
@@ -379,11 +450,22 @@ def _as_tensor(g):
 
 
 def _set_grad(t, g, create_graph, given=None):
-    """Accumulate `g` into `t.grad`, never sharing an array between two `.grad`s."""
+    """Accumulate `g` into `t.grad`, never sharing an array between two `.grad`s.
+
+    As in PyTorch, a first-order backward adds into the existing `.grad` in place (a saved
+    reference to it sees the sum) when it is a plain tensor of the same shape and dtype. Under
+    create_graph a first gradient is cloned (it may be the caller's `gradient=`, a view of it,
+    or handed to two tensors: add passes g to both inputs), and a sum is a new tensor in the
+    graph."""
     if t is None:
         return
+    old = t.grad
     if not create_graph:
         data = g.data if isinstance(g, Tensor) else g
+        if old is not None and _adds_in_place(old, data):
+            np.add(old.data, data, out=old.data)
+            old._version += 1
+            return
         if given is not None:
             if id(data) in given or not data.flags.writeable or data.base is not None:
                 data = data.copy()
@@ -391,7 +473,16 @@ def _set_grad(t, g, create_graph, given=None):
         else:  # a retained non-leaf grad: the same g flows on to its inputs' grads
             data = data.copy()
         g = Tensor._wrap(data)
-    t.grad = g if t.grad is None else t.grad + g
+    elif old is None:
+        g = g.clone() if g.requires_grad else Tensor._wrap(g.data.copy())
+    t.grad = g if old is None else old + g
+
+
+def _adds_in_place(old, data):
+    """Whether the new gradient array `data` can be added into the tensor `old` (a `.grad`)."""
+    a = old.data
+    return (old._node is None and not old.requires_grad and type(a) is np.ndarray and
+            a.shape == data.shape and a.dtype == data.dtype and a.flags.writeable)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):

@@ -30,7 +30,7 @@ def set_default_dtype(dtype):
     >>> cr.set_default_dtype(cr.float32)
     """
     global _default_dtype
-    dtype = np.dtype(dtype)
+    dtype = as_dtype(dtype, "set_default_dtype")
     if dtype.kind != "f":
         from .errors import DTypeError
         raise DTypeError(f"set_default_dtype: {dtype} is not a floating dtype; use float32 or float64")
@@ -51,14 +51,48 @@ def is_float(dtype):
     return dtype.kind == "f"
 
 
+def as_dtype(dtype, op="tensor"):
+    """`dtype` (a NumPy dtype, a type, a name) as a NumPy dtype, or a DTypeError saying what is
+    wrong; bfloat16 is refused by name (see `_bfloat16_error`)."""
+    from .errors import DTypeError
+    if _names_bfloat16(dtype):
+        raise _bfloat16_error(op)
+    try:
+        out = np.dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"{op}: {dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
+                         "cr.int64 or another NumPy dtype.") from exc
+    if out.name == "bfloat16":
+        raise _bfloat16_error(op)
+    return out
+
+
+def _names_bfloat16(dtype):
+    """True for "bfloat16", "bf16", torch.bfloat16, ml_dtypes.bfloat16 and its dtype."""
+    name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
+    return isinstance(name, str) and name.lower().rsplit(".", 1)[-1] in ("bfloat16", "bf16")
+
+
+def _bfloat16_error(op):
+    from .errors import DTypeError
+    return DTypeError(
+        f"{op}: bfloat16 is not supported: chainrule computes with NumPy, which has no "
+        "bfloat16 arithmetic (extension types such as ml_dtypes' store it, but NumPy's "
+        "reductions and BLAS would not compute in it correctly). Use cr.float16 (half "
+        "precision; sums and means accumulate in float32, as in PyTorch) or cr.float32, and "
+        "convert bfloat16 data to float32 before making a tensor.")
+
+
 def to_array(data, dtype=None):
     """Turn `data` (array, nested lists, scalar) into an ndarray under the dtype policy."""
+    if dtype is not None and (not isinstance(dtype, np.dtype) or dtype.kind == "V"):
+        dtype = as_dtype(dtype)
     try:
         if isinstance(data, np.ndarray):
             arr = data if dtype is None else data.astype(dtype, copy=False)
         else:
             arr = np.asarray(data, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise _conversion_error(data, dtype, exc) from exc
     if dtype is None and arr.dtype == float64 and not isinstance(data, (np.ndarray, np.generic)):
         arr = _to_default_float(arr)
@@ -87,6 +121,8 @@ _NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: strings, objects, dates
 def _conversion_error(data, dtype, exc):
     """A clear error for data that cannot become a numeric array (ragged lists, strings, None)."""
     from .errors import DTypeError, ShapeError
+    if _names_bfloat16(getattr(data, "dtype", None)):
+        return _bfloat16_error("tensor")
     what = f"{type(data).__name__} {data!r}"[:120]
     if exc is not None and "inhomogeneous" in str(exc):
         return ShapeError(f"tensor: cannot make a tensor from the ragged nested list {what}: "
@@ -108,7 +144,24 @@ def scalar_array(value, like_dtype):
         dtype = like_dtype
     else:
         dtype = like_dtype if like_dtype.kind in "iu" else int64
-    return np.asarray(value, dtype=dtype)
+    try:
+        return np.asarray(value, dtype=dtype)
+    except OverflowError:
+        return np.asarray(_wrap_int(value, dtype), dtype=dtype)
+
+
+def _wrap_int(value, dtype):
+    """NOTE: a Python int outside an integer tensor's range wraps modulo 2^bits, as in PyTorch
+    (uint8 + (-1) adds 255, uint8 * 300 multiplies by 44); one outside int64 is an error."""
+    if not -2 ** 63 <= value < 2 ** 63:
+        from .errors import DTypeError
+        raise DTypeError(f"the integer {value} does not fit in int64, the widest integer a "
+                         "tensor holds; use a float (e.g. float(x)) or a smaller number.")
+    bits = dtype.itemsize * 8
+    value %= 2 ** bits
+    if dtype.kind == "i" and value >= 2 ** (bits - 1):
+        value -= 2 ** bits
+    return value
 
 
 def manual_seed(seed):
@@ -125,8 +178,170 @@ def manual_seed(seed):
     _rng = np.random.default_rng(seed)
 
 
-def rng():
-    return _rng
+def rng(generator=None):
+    """The NumPy generator to draw from: `generator`'s (a `Generator`, or a NumPy Generator),
+    else the default one that `manual_seed` seeds."""
+    if generator is None:
+        return _rng
+    if isinstance(generator, Generator):
+        return generator._numpy()
+    if isinstance(generator, np.random.Generator):
+        return generator
+    from .errors import DTypeError
+    raise DTypeError(f"generator= must be a cr.Generator (or a NumPy Generator), got "
+                     f"{type(generator).__name__}")
+
+
+class Generator:
+    """A random stream of its own (PyTorch's `torch.Generator`): pass it as `generator=` to
+    randn, rand, randint, randperm, multinomial, random_split, DataLoader, the init functions.
+    Its draws never move the default generator that `manual_seed` seeds, and vice versa.
+
+    NOTE: the numbers differ from PyTorch's for the same seed (chainrule draws with NumPy's
+    PCG64); only the reproducibility is the same.
+
+    >>> import chainrule as cr
+    >>> g = cr.Generator().manual_seed(3)
+    >>> a = cr.randn(2, generator=g)
+    >>> cr.randn(2, generator=cr.Generator().manual_seed(3)).tolist() == a.tolist()
+    True
+    """
+
+    def __init__(self, device="cpu"):
+        check_device(device, "Generator")
+        self._rng = None
+        self._seed = None
+        self.seed()
+
+    def _numpy(self):
+        return self._rng
+
+    @property
+    def device(self):
+        return _CPU
+
+    def manual_seed(self, seed):
+        """Restart the stream from `seed` (an int); returns the generator itself."""
+        self._seed = _as_seed(seed, "Generator.manual_seed")
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self):
+        """Restart from a fresh non-deterministic seed; returns that seed."""
+        self.manual_seed(int(np.random.SeedSequence().entropy % 2 ** 63))
+        return self._seed
+
+    def initial_seed(self):
+        """The seed the stream last started from."""
+        return self._seed
+
+    def get_state(self):
+        """The stream's state (a dict, NumPy's bit-generator state), for `set_state`."""
+        return self._numpy().bit_generator.state
+
+    def set_state(self, state):
+        self._numpy().bit_generator.state = state
+        return self
+
+    def __repr__(self):
+        return f"<chainrule.Generator seed={self._seed}>"
+
+
+class _DefaultGenerator(Generator):
+    """`cr.default_generator`: the stream `manual_seed` seeds, as a Generator object."""
+
+    def __init__(self):
+        self._seed = None
+
+    def _numpy(self):
+        return _rng
+
+    def manual_seed(self, seed):
+        manual_seed(seed)
+        self._seed = _as_seed(seed, "manual_seed")
+        return self
+
+
+def _as_seed(seed, op):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        from .errors import DTypeError
+        raise DTypeError(f"{op}: the seed must be an int, got {type(seed).__name__} {seed!r}")
+    return int(seed) % 2 ** 64   # negative seeds wrap, as in PyTorch
+
+
+default_generator = _DefaultGenerator()
+
+
+class device:
+    """Where a tensor lives: only the CPU (`cr.device("cpu")`), which PyTorch programs name
+    with `torch.device(...)`, `x.to(device)`, `x.device`. Any other device raises DeviceError:
+    chainrule computes with NumPy; GPU support through CuPy is a planned issue, not there yet.
+
+    >>> import chainrule as cr
+    >>> cr.device("cpu"), str(cr.tensor(1.0).device)
+    (device(type='cpu'), 'cpu')
+    """
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index if index is None else index
+        spec = str(type)
+        kind, colon, number = spec.partition(":")
+        if colon:
+            if index is not None or not number.isdigit():
+                raise _device_error(spec, "device")
+            index = int(number)
+        if kind != "cpu" or (index is not None and index != 0):
+            raise _device_error(spec if index is None else f"{kind}:{index}", "device")
+        self.type, self.index = "cpu", index
+
+    def __str__(self):
+        return "cpu" if self.index is None else f"cpu:{self.index}"
+
+    def __repr__(self):
+        extra = "" if self.index is None else f", index={self.index}"
+        return f"device(type='cpu'{extra})"
+
+    def __eq__(self, other):
+        return isinstance(other, device) and other.index == self.index
+
+    def __hash__(self):
+        return hash(("cpu", self.index))
+
+    def __reduce__(self):
+        return (device, ("cpu", self.index))
+
+
+_CPU = device("cpu")
+
+
+def check_device(value, op):
+    """None, "cpu", "cpu:0" or a cr.device: fine; anything else is a DeviceError."""
+    if value is None or value is _CPU:
+        return _CPU
+    if isinstance(value, device):
+        return value
+    if isinstance(value, str) or type(value).__name__ == "device":   # also torch.device("cpu")
+        spec = str(value)
+        if spec.partition(":")[0] == "cpu":
+            return device(spec)
+        raise _device_error(spec, op)
+    if isinstance(value, int) and not isinstance(value, bool):   # torch: an int is a CUDA index
+        raise _device_error(f"cuda:{value}", op)
+    from .errors import DTypeError
+    raise DTypeError(f"{op}: device must be 'cpu' or cr.device('cpu'), got "
+                     f"{type(value).__name__} {value!r}"[:200])
+
+
+def _device_error(spec, op):
+    from .errors import DeviceError
+    return DeviceError(
+        f"{op}: device {spec!r} is not available: chainrule computes with NumPy on the CPU. "
+        "GPU support (CUDA through CuPy) is a planned issue and is not there yet; use 'cpu' "
+        "(cr.cuda.is_available() is False, so `'cuda' if torch.cuda.is_available() else "
+        "'cpu'` picks it).")
 
 
 def get_rng_state():

@@ -6,6 +6,7 @@ import sys
 COMMANDS = {
     "train": ("chainrule.train_cli", "train a model on a bundled data set (the default job)"),
     "explain": ("chainrule.explain.cli", "print a backward pass as a chain-rule derivation"),
+    "exercise": ("chainrule.explain.exercise_cli", "a backward pass as a worksheet with blanks"),
     "bench": ("chainrule.bench_cli", "run the benchmark suite against NumPy and PyTorch"),
 }
 

@@ -30,14 +30,10 @@ def _make(array, requires_grad, name=None):
 def _dtype(dtype):
     if dtype is None:
         return backend.get_default_dtype()
-    try:
-        return np.dtype(dtype)
-    except TypeError as exc:
-        raise DTypeError(f"{dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
-                         "cr.int64 or another NumPy dtype.") from exc
+    return backend.as_dtype(dtype, "tensor")
 
 
-def tensor(data, dtype=None, requires_grad=False, name=None):
+def tensor(data, dtype=None, requires_grad=False, name=None, device=None):
     """A new tensor from `data`. Python floats become float32 (the default dtype), NumPy arrays
     keep their dtype; `name` is what `explain` calls it.
 
@@ -45,12 +41,13 @@ def tensor(data, dtype=None, requires_grad=False, name=None):
     >>> cr.tensor([1.0, 2.0]).dtype
     dtype('float32')
     """
+    backend.check_device(device, "tensor")
     if isinstance(data, Tensor):
         data = data.data
     return Tensor(np.array(backend.to_array(data, dtype)), requires_grad=requires_grad, name=name)
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size, dtype=None, requires_grad=False, device=None):
     """A tensor of zeros of shape `size` (ints, or one tuple), in the default dtype unless `dtype`.
 
     >>> import chainrule as cr
@@ -59,26 +56,29 @@ def zeros(*size, dtype=None, requires_grad=False):
     >>> cr.zeros((2,), dtype=cr.float64).tolist()
     [0.0, 0.0]
     """
+    backend.check_device(device, "zeros")
     return _make(np.zeros(_shape(size, "zeros"), _dtype(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size, dtype=None, requires_grad=False, device=None):
     """A tensor of ones of shape `size` (ints, or one tuple), in the default dtype unless `dtype`.
 
     >>> import chainrule as cr
     >>> cr.ones(2, requires_grad=True).tolist()
     [1.0, 1.0]
     """
+    backend.check_device(device, "ones")
     return _make(np.ones(_shape(size, "ones"), _dtype(dtype)), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     """A tensor of shape `size` filled with the single number `fill_value`.
 
     >>> import chainrule as cr
     >>> cr.full((2, 2), 7.0).tolist()
     [[7.0, 7.0], [7.0, 7.0]]
     """
+    backend.check_device(device, "full")
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.data
     size, fill_value = _shape((size,), "full"), backend.to_array(fill_value)
@@ -88,27 +88,29 @@ def full(size, fill_value, dtype=None, requires_grad=False):
     return _make(np.full(size, fill_value, _dtype(dtype)), requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad=False):
+def zeros_like(t, dtype=None, requires_grad=False, device=None):
     """Zeros with the shape and (unless `dtype` is given) the dtype of `t`.
 
     >>> import chainrule as cr
     >>> cr.zeros_like(cr.tensor([[1.0, 2.0]])).tolist()
     [[0.0, 0.0]]
     """
-    return _make(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+    backend.check_device(device, "zeros_like")
+    return _make(np.zeros(t.shape, _dtype(dtype or t.dtype)), requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad=False):
+def ones_like(t, dtype=None, requires_grad=False, device=None):
     """Ones with the shape and (unless `dtype` is given) the dtype of `t`.
 
     >>> import chainrule as cr
     >>> cr.ones_like(cr.tensor([5, 6])).tolist()
     [1, 1]
     """
-    return _make(np.ones(t.shape, dtype or t.dtype), requires_grad)
+    backend.check_device(device, "ones_like")
+    return _make(np.ones(t.shape, _dtype(dtype or t.dtype)), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
     """Like PyTorch: integers give int64, any float gives the default float dtype.
 
     >>> import chainrule as cr
@@ -117,65 +119,255 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     >>> cr.arange(0.0, 1.0, 0.25).tolist()
     [0.0, 0.25, 0.5, 0.75]
     """
+    backend.check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if dtype is None and any(isinstance(v, float) for v in (start, end, step)):
         dtype = backend.get_default_dtype()
+    dtype = None if dtype is None else _dtype(dtype)
     return _make(np.arange(start, end, step, dtype=dtype), requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False):
+def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
     """`steps` evenly spaced values from `start` to `end`, both included.
 
     >>> import chainrule as cr
     >>> cr.linspace(0, 1, 5).tolist()
     [0.0, 0.25, 0.5, 0.75, 1.0]
     """
+    backend.check_device(device, "linspace")
     return _make(np.linspace(start, end, steps, dtype=_dtype(dtype)), requires_grad)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False):
+def eye(n, m=None, dtype=None, requires_grad=False, device=None):
     """The n x m identity matrix (m defaults to n).
 
     >>> import chainrule as cr
     >>> cr.eye(2).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
+    backend.check_device(device, "eye")
     return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False):
-    """Uniform on [0, 1), from the generator that `manual_seed` seeds.
+def rand(*size, dtype=None, requires_grad=False, generator=None, device=None):
+    """Uniform on [0, 1), from the generator that `manual_seed` seeds (or `generator`, a
+    cr.Generator).
 
     >>> import chainrule as cr
     >>> cr.manual_seed(0)
     >>> [round(v, 4) for v in cr.rand(3).tolist()]
     [0.637, 0.2698, 0.041]
     """
-    return _make(backend.rng().random(_shape(size, "rand")).astype(_dtype(dtype)), requires_grad)
+    backend.check_device(device, "rand")
+    return _make(backend.rng(generator).random(_shape(size, "rand")).astype(_dtype(dtype)),
+                 requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False):
-    """Standard normal, from the generator that `manual_seed` seeds.
+def randn(*size, dtype=None, requires_grad=False, generator=None, device=None):
+    """Standard normal, from the generator that `manual_seed` seeds (or `generator`, a
+    cr.Generator).
 
     >>> import chainrule as cr
     >>> cr.manual_seed(0)
     >>> [round(v, 4) for v in cr.randn(3).tolist()]
     [0.1257, -0.1321, 0.6404]
     """
-    return _make(backend.rng().standard_normal(_shape(size, "randn")).astype(_dtype(dtype)),
-                 requires_grad)
+    backend.check_device(device, "randn")
+    return _make(backend.rng(generator).standard_normal(_shape(size, "randn"))
+                 .astype(_dtype(dtype)), requires_grad)
 
 
-def randint(low, high, size, dtype=None):
-    """Random integers in [low, high) (high excluded) of shape `size`, int64 by default.
+def randint(*args, size=None, dtype=None, generator=None, requires_grad=False, device=None,
+            low=None, high=None):
+    """Random integers in [low, high) (high excluded) of shape `size`, int64 by default:
+    `randint(low, high, size)` or `randint(high, size)` (low = 0), as in PyTorch.
 
     >>> import chainrule as cr
     >>> cr.manual_seed(0)
     >>> cr.randint(0, 10, (5,)).tolist()
     [8, 6, 5, 2, 3]
+    >>> cr.randint(3, (2,), generator=cr.Generator().manual_seed(0)).shape
+    (2,)
     """
+    backend.check_device(device, "randint")
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if len(args) == 2 and low is None and high is None:
+        low, high = args
+    elif len(args) == 1 and high is None:
+        low, high = (0 if low is None else low), args[0]
+    elif not args and high is not None:
+        low = 0 if low is None else low
+    else:
+        raise TypeError("randint: call it as randint(low, high, size) or randint(high, size), "
+                        f"e.g. cr.randint(0, 10, (3,)); got {len(args)} positional argument(s)")
+    if size is None:
+        raise TypeError("randint: missing size (a tuple such as (3,) or (2, 4))")
     size = _shape((size,), "randint")
     if not low < high:
         raise ShapeError(f"randint: low={low} must be below high={high} (high is exclusive).")
-    return _make(backend.rng().integers(low, high, size, dtype=dtype or np.int64), False)
+    dtype = np.int64 if dtype is None else _dtype(dtype)
+    values = backend.rng(generator).integers(low, high, size, dtype=np.int64)
+    return _make(values.astype(dtype, copy=False), requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, requires_grad=False, device=None):
+    """A random permutation of 0 .. n-1 (int64 unless `dtype`).
+
+    >>> import chainrule as cr
+    >>> sorted(cr.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
+    backend.check_device(device, "randperm")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise DTypeError(f"randperm: n must be an int >= 0, got {n!r}")
+    order = backend.rng(generator).permutation(int(n))
+    return _make(order.astype(np.int64 if dtype is None else _dtype(dtype)), requires_grad)
+
+
+def rand_like(t, dtype=None, requires_grad=False, generator=None, device=None):
+    """Uniform on [0, 1) with the shape and (unless `dtype`) the dtype of `t`.
+
+    >>> import chainrule as cr
+    >>> cr.rand_like(cr.zeros(2, 3)).shape
+    (2, 3)
+    """
+    backend.check_device(device, "rand_like")
+    return _make(backend.rng(generator).random(t.shape).astype(_dtype(dtype or t.dtype)),
+                 requires_grad)
+
+
+def randn_like(t, dtype=None, requires_grad=False, generator=None, device=None):
+    """Standard normal with the shape and (unless `dtype`) the dtype of `t`.
+
+    >>> import chainrule as cr
+    >>> cr.randn_like(cr.zeros(2, 3)).dtype
+    dtype('float32')
+    """
+    backend.check_device(device, "randn_like")
+    return _make(backend.rng(generator).standard_normal(t.shape).astype(_dtype(dtype or t.dtype)),
+                 requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
+    """`fill_value` everywhere, with the shape and (unless `dtype`) the dtype of `t`.
+
+    >>> import chainrule as cr
+    >>> cr.full_like(cr.zeros(2), 7).tolist()
+    [7.0, 7.0]
+    """
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad,
+                device=device)
+
+
+def empty(*size, dtype=None, requires_grad=False, device=None):
+    """PyTorch's `empty`: chainrule fills it with zeros (uninitialised memory is a hazard and
+    costs no less in NumPy).
+
+    >>> import chainrule as cr
+    >>> cr.empty(2, 3).shape
+    (2, 3)
+    """
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def empty_like(t, dtype=None, requires_grad=False, device=None):
+    """Zeros shaped like `t` (see `empty`)."""
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, requires_grad=False,
+           device=None):
+    """Normal samples with `mean` and `std` (numbers with `size`, or tensors broadcast together).
+
+    >>> import chainrule as cr
+    >>> cr.normal(2.0, 0.5, size=(3,)).shape
+    (3,)
+    """
+    backend.check_device(device, "normal")
+    m = mean.data if isinstance(mean, Tensor) else np.asarray(mean)
+    sd = std.data if isinstance(std, Tensor) else np.asarray(std)
+    if (sd < 0).any():
+        raise ShapeError(f"normal: std must be >= 0, got {std!r}"[:200])
+    if size is None:
+        if m.ndim == 0 and sd.ndim == 0:
+            raise ShapeError("normal: with a number for both mean and std, pass size=")
+        size = np.broadcast_shapes(m.shape, sd.shape)
+    else:
+        size = _shape((size,), "normal")
+    if dtype is None:   # a float tensor's dtype, else the default
+        floats = [t.dtype for t in (mean, std) if isinstance(t, Tensor) and t.dtype.kind == "f"]
+        dtype = floats[0] if floats else backend.get_default_dtype()
+    z = backend.rng(generator).standard_normal(size)
+    return _make((m + sd * z).astype(_dtype(dtype)), requires_grad)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """`num_samples` category indices per row of `input` (non-negative weights, 1-D or 2-D,
+    not necessarily summing to 1), with or without replacement, as int64 (PyTorch's
+    `torch.multinomial`).
+
+    >>> import chainrule as cr
+    >>> cr.multinomial(cr.tensor([0.0, 1.0, 0.0]), 2, replacement=True).tolist()
+    [1, 1]
+    """
+    w = (input.data if isinstance(input, Tensor) else backend.to_array(input)).astype(np.float64)
+    if w.ndim not in (1, 2) or w.shape[-1] == 0:
+        raise ShapeError(f"multinomial: input must be a 1-D or 2-D tensor of weights with at least "
+                         f"one category, got shape {w.shape}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+            or num_samples <= 0:
+        raise ShapeError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ShapeError("multinomial: probability tensor contains either inf, nan or an "
+                         "element < 0; pass non-negative finite weights")
+    rows = w.reshape(-1, w.shape[-1])
+    total = rows.sum(axis=1)
+    if (total <= 0).any():
+        raise ShapeError("multinomial: invalid distribution (a row's weights sum to 0); every "
+                         "row needs a positive weight")
+    if not replacement and ((rows > 0).sum(axis=1) < num_samples).any():
+        raise ShapeError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from a row with fewer non-zero weights ({int((rows > 0).sum(axis=1).min())}); "
+                         "pass replacement=True or fewer samples")
+    rng = backend.rng(generator)
+    out = np.stack([rng.choice(rows.shape[1], int(num_samples), replace=bool(replacement),
+                               p=row / row.sum()) for row in rows]).astype(np.int64)
+    return _make(out.reshape(w.shape[:-1] + (int(num_samples),)), False)
+
+
+def from_numpy(array):
+    """A tensor sharing `array`'s memory (writes through either show in both); keeps the
+    dtype, as PyTorch's `from_numpy`.
+
+    >>> import chainrule as cr, numpy as np
+    >>> a = np.zeros(2); t = cr.from_numpy(a); a[0] = 5
+    >>> t.tolist(), t.dtype
+    ([5.0, 0.0], dtype('float64'))
+    """
+    if not isinstance(array, np.ndarray):
+        raise DTypeError(f"from_numpy: expected a NumPy ndarray, got {type(array).__name__}; "
+                         "use cr.tensor(data) for lists and numbers")
+    return Tensor._wrap(backend.to_array(array))
+
+
+def as_tensor(data, dtype=None, device=None):
+    """`data` as a tensor, sharing memory where it can (a Tensor of that dtype is returned as
+    is, a NumPy array of that dtype is wrapped, not copied); lists and numbers are copied.
+
+    >>> import chainrule as cr, numpy as np
+    >>> a = np.ones(2, dtype=np.float32)
+    >>> cr.as_tensor(a).numpy() is a
+    True
+    """
+    backend.check_device(device, "as_tensor")
+    if isinstance(data, Tensor):
+        if dtype is None or data.dtype == _dtype(dtype):
+            return data
+        from .ops import cast
+        return cast(data, _dtype(dtype))
+    if isinstance(data, np.ndarray):
+        return Tensor._wrap(backend.to_array(data, None if dtype is None else _dtype(dtype)))
+    return Tensor._wrap(backend.to_array(data, None if dtype is None else _dtype(dtype)))

@@ -115,3 +115,59 @@ class DomainError(ChainruleError, ValueError):
         ...
     chainrule.errors.DomainError: binary_cross_entropy: input must lie in [0, 1], found 2.0; ...
     """
+
+
+class DataError(ChainruleError, ValueError):
+    """Data that cannot be used as asked, e.g. a loader that yields no batches (training on
+    it would report a loss of 0.0 that means nothing).
+
+    >>> import chainrule as cr
+    >>> loader = cr.data.DataLoader(cr.data.TensorDataset(cr.ones(3, 2), cr.zeros(3)),
+    ...                             batch_size=4, drop_last=True)
+    >>> cr.train.evaluate(cr.nn.Linear(2, 2), cr.nn.MSELoss(), loader)
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.DataError: evaluate: the loader yields no samples: a DataLoader over ...
+    """
+
+
+class ExportError(ChainruleError, RuntimeError):
+    """A model that cannot be written as asked (e.g. an operation ONNX export cannot
+    translate); the message names the operation and the layer it came from.
+
+    >>> import chainrule as cr
+    >>> issubclass(cr.errors.ExportError, RuntimeError)
+    True
+    """
+
+
+class DistributedError(ChainruleError, RuntimeError):
+    """A collective across processes that cannot complete: no process group, a rank that did
+    not join within the timeout, tensors that do not match across ranks. The message names the
+    operation, this rank and the world size (chainrule.distributed).
+
+    >>> import chainrule as cr
+    >>> issubclass(cr.errors.DistributedError, RuntimeError)
+    True
+    """
+
+
+class CompileError(ChainruleError, RuntimeError):
+    """A function `cr.compile` cannot capture as asked (it reads a tensor's value, or uses an
+    array computed outside chainrule's operations), or a checked replay that differs from the
+    eager run; the message names the line and the way out.
+
+    >>> import chainrule as cr
+    >>> issubclass(cr.errors.CompileError, RuntimeError)
+    True
+    """
+
+
+class DeviceError(ChainruleError, RuntimeError):
+    """A device other than the CPU (`cr.device("cuda")`, `x.to("cuda")`): chainrule computes
+    with NumPy on the CPU; GPU support (CuPy) is a planned issue, not there yet.
+
+    >>> import chainrule as cr
+    >>> issubclass(cr.errors.DeviceError, RuntimeError)
+    True
+    """

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backend
 from .autograd import no_grad
-from .errors import AnomalyError, CheckpointError
+from .errors import AnomalyError, CheckpointError, DataError
 from .tensor import Tensor
 
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -100,10 +100,14 @@ class EarlyStopping:
     """Stop when `monitor` (a history key such as 'val_loss' or 'val_accuracy') has not improved
     by more than `min_delta` for `patience` epochs; with restore_best the model gets the
     weights of its best epoch back at the end. mode 'auto' minimizes losses, maximizes the rest.
+    patience=0 (like 1, as in PyTorch Lightning) stops at the first epoch that does not improve.
 
     >>> es = EarlyStopping("val_loss", patience=2)
     >>> [es.update(v) for v in (1.0, 0.5, 0.6, 0.7)], es.should_stop
     ([True, True, False, False], True)
+    >>> es = EarlyStopping("val_loss", patience=0)
+    >>> es.should_stop, es.update(1.0), es.should_stop, es.update(1.0), es.should_stop
+    (False, True, False, False, True)
     """
 
     def __init__(self, monitor="val_loss", patience=5, mode="auto", min_delta=0.0,
@@ -112,6 +116,10 @@ class EarlyStopping:
             mode = "min" if "loss" in monitor else "max"
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if not isinstance(patience, (int, float, np.integer, np.floating)) \
+                or not (0 <= patience < math.inf and int(patience) == patience):
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0 (0 stops at the "
+                             f"first epoch that does not improve), got {patience!r}")
         self.monitor, self.patience, self.mode = monitor, int(patience), mode
         self.min_delta, self.restore_best = float(min_delta), bool(restore_best)
         self.best, self.best_epoch, self.bad_epochs = None, None, 0
@@ -129,7 +137,8 @@ class EarlyStopping:
 
     @property
     def should_stop(self):
-        return self.bad_epochs >= self.patience
+        # only after an epoch that did not improve: patience 0 must not stop before training
+        return self.bad_epochs > 0 and self.bad_epochs >= self.patience
 
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
@@ -141,7 +150,8 @@ class EarlyStopping:
 
 # ----- evaluation -----
 def evaluate(model, loss_fn, loader, metrics=accuracy):
-    """Mean loss and metrics over `loader` in eval mode without a graph.
+    """Mean loss and metrics over `loader` in eval mode without a graph. A loader that
+    yields no samples raises DataError (a mean over nothing is not a loss of 0).
 
     >>> import chainrule as cr
     >>> from chainrule import nn
@@ -166,7 +176,9 @@ def evaluate(model, loss_fn, loader, metrics=accuracy):
                 n += k
     finally:
         model.train(was_training)
-    return {key: value / max(n, 1) for key, value in sums.items()}
+    if n == 0:
+        raise DataError(_no_batches("evaluate", "the loader", loader))
+    return {key: value / n for key, value in sums.items()}
 
 
 def _metric_dict(metrics):
@@ -181,11 +193,43 @@ def _batch_len(y):
     return y.shape[0] if getattr(y, "ndim", 0) else 1
 
 
+def _has_no_batches(loader):
+    try:
+        return len(loader) == 0
+    except TypeError:  # no len(): found out while iterating
+        return False
+
+
+def _no_batches(who, what, loader):
+    """The message for a loader that yielded no samples: what it reads and why it is empty."""
+    dataset, size = getattr(loader, "dataset", None), getattr(loader, "batch_size", None)
+    try:
+        n = len(dataset) if dataset is not None else None
+    except TypeError:
+        n = None
+    desc = f"a {type(loader).__name__}"
+    if dataset is not None:
+        desc += (f" over a {type(dataset).__name__} of "
+                 f"{n if n is not None else 'unknown size'} samples")
+    if size is not None:
+        desc += f" with batch_size={size}"
+    if getattr(loader, "drop_last", False):
+        desc += ", drop_last=True"
+    if n == 0:
+        fix = "the dataset is empty; check how it was built or split"
+    elif getattr(loader, "drop_last", False) and n is not None and size and n < size:
+        fix = "drop_last=True drops the only, partial batch; lower batch_size or drop_last=False"
+    else:
+        fix = "check the data"
+    return (f"{who}: {what} yields no samples: {desc}. {fix} (a mean over no batches is not a "
+            "loss of 0)")
+
+
 # ----- the loop -----
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, scheduler=None,
         checkpoint_dir=None, early_stopping=None, metrics=accuracy, progress=True,
         flow_report=False, resume=None, plot=True, clip_grad_norm=None,
-        on_nonfinite="stop"):
+        on_nonfinite="stop", distributed=False, compile=False):
     """Train `model` and return its History.
 
     Each epoch: for every batch `loss_fn(model(x), y)`, backward, optional gradient clipping,
@@ -194,7 +238,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
     monitored value improves) and the curves in `curves.png`.
 
     early_stopping: None, a patience (int; monitors 'val_loss', or 'loss' without validation
-                    data) or an EarlyStopping.
+                    data; 0 stops at the first epoch that does not improve) or an
+                    EarlyStopping.
+    A loader that yields no samples raises DataError (never a loss of 0.0).
     resume:         a checkpoint path (or True for `checkpoint_dir/last.safetensors`): restores
                     model, optimizer, scheduler, random generators, data order and history,
                     then continues; the result equals an uninterrupted run bit for bit.
@@ -204,6 +250,15 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
                     first op that produced it, and puts back the last good epoch's state
                     (the checkpoint on disk is never overwritten by it); 'raise' raises
                     AnomalyError with that report instead.
+    distributed:    train data-parallel on every rank of an MPI job (`mpiexec -n N python
+                    script.py`; the process group is initialised if needed): the model is
+                    wrapped in DistributedDataParallel, the training data sharded with
+                    DistributedSampler (batch_size per rank), metrics reduced across ranks;
+                    rank 0 alone prints and writes checkpoints (docs/distributed.md).
+    compile:        capture the training step (forward, loss, backward, clipping) once with
+                    `cr.compile` and replay it for every batch (docs/static_graphs.md): the
+                    same numbers, less Python per batch. A step that cannot be captured runs
+                    eagerly, with one warning saying why.
 
     >>> import chainrule as cr
     >>> from chainrule import nn
@@ -215,8 +270,17 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
     >>> h.epochs, h.stop_reason
     (3, 'completed')
     """
-    run = _Run(model, loss_fn, optimizer, train_loader, val_loader, scheduler, checkpoint_dir,
-               early_stopping, metrics, progress, flow_report, clip_grad_norm, on_nonfinite)
+    run = (_DistributedRun if distributed else _Run)(
+        model, loss_fn, optimizer, train_loader, val_loader, scheduler, checkpoint_dir,
+        early_stopping, metrics, progress, flow_report, clip_grad_norm, on_nonfinite)
+    if compile:
+        if distributed:
+            raise ValueError("fit(compile=True) does not combine with distributed=True yet; "
+                             "pass one of them")
+        run.compiled = _compiled_step(run)
+    for what, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is not None and _has_no_batches(loader):  # before any epoch is spent
+            raise DataError(_no_batches("fit", what, loader))
     if resume is True and checkpoint_dir is None:
         raise ValueError("fit(resume=True) resumes from checkpoint_dir/last.safetensors; pass "
                          "checkpoint_dir=, or resume=<path of a checkpoint>")
@@ -238,8 +302,28 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
     return run.history
 
 
+def _compiled_step(run):
+    """fit(compile=True)'s training step for `cr.compile`: everything up to the update (the
+    loss is checked for NaN before optimizer.step(), as in the eager loop)."""
+    from .static import compile as compile_step
+    model, loss_fn, optimizer, clip = run.model, run.loss_fn, run.optimizer, run.clip
+
+    def train_step(x, y):
+        out = run.forward(x)
+        loss = loss_fn(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip is not None:
+            from .optim.clip import clip_grad_norm_
+            clip_grad_norm_(model.parameters(), clip)
+        return loss, out
+    return compile_step(train_step, fallback=True)
+
+
 class _Run:
     """The state of one `fit` call, split into short steps."""
+
+    compiled = None     # fit(compile=True): the compiled training step
 
     def __init__(self, model, loss_fn, optimizer, loader, val_loader, scheduler, ckpt_dir,
                  early_stopping, metrics, progress, flow_report, clip, on_nonfinite):
@@ -327,18 +411,25 @@ class _Run:
         n_batches = len(self.loader)
         sums, n, t0 = dict.fromkeys(["loss", *self.metrics], 0.0), 0, time.perf_counter()
         for b, (x, y) in enumerate(bar):
-            out = self.model(x)
-            loss = self.loss_fn(out, y)
+            # compiled: forward, zero_grad, backward and clipping replayed in one call (the
+            # flow report's batch runs eagerly: explain needs the graph)
+            fast = self.compiled is not None and not (self.flow_report and b == n_batches - 1)
+            if fast:
+                loss, out = self.compiled(x, y)
+            else:
+                out = self.forward(x)
+                loss = self.loss_fn(out, y)
             value = float(loss.item())
-            if not math.isfinite(value):
+            if not self.all_finite(value):
                 self.stop_nonfinite(value, epoch, b, n_batches, x, y)
                 _close(bar)
                 return False
-            self.optimizer.zero_grad()
-            self.backward(loss, last=(b == n_batches - 1))
-            if self.clip is not None:
-                from .optim.clip import clip_grad_norm_
-                clip_grad_norm_(self.model.parameters(), self.clip)
+            if not fast:
+                self.optimizer.zero_grad()
+                self.backward(loss, last=(b == n_batches - 1))
+                if self.clip is not None:
+                    from .optim.clip import clip_grad_norm_
+                    clip_grad_norm_(self.model.parameters(), self.clip)
             self.optimizer.step()
             k = _batch_len(y)
             sums["loss"] += value * k
@@ -346,12 +437,29 @@ class _Run:
                 sums[name] += fn(out, y) * k
             n += k
             if bar is not self.loader:
-                bar.set_postfix({key: _fmt(key, s / n) for key, s in sums.items()}, refresh=False)
+                bar.set_postfix({key: _fmt(key, s / max(n, 1)) for key, s in sums.items()},
+                                refresh=False)
         _close(bar)
-        self.epoch_row = {key: s / max(n, 1) for key, s in sums.items()}
+        sums, n = self.reduce_sums(sums, n)
+        if n == 0:
+            raise DataError(_no_batches("fit", "train_loader", self.loader))
+        self.epoch_row = {key: s / n for key, s in sums.items()}
         self.epoch_row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.epoch_time = time.perf_counter() - t0
         return True
+
+    # hooks that fit(distributed=True) overrides (_DistributedRun, at the end of this file)
+    def forward(self, x):
+        return self.model(x)
+
+    def all_finite(self, value):
+        return math.isfinite(value)
+
+    def reduce_sums(self, sums, n):
+        return sums, n
+
+    def validate(self):
+        return evaluate(self.model, self.loss_fn, self.val_loader, self.metrics)
 
     def backward(self, loss, last):
         if self.flow_report and last:
@@ -371,7 +479,7 @@ class _Run:
             self.scheduler.step()
         row = dict(self.epoch_row)
         if self.val_loader is not None:
-            val = evaluate(self.model, self.loss_fn, self.val_loader, self.metrics)
+            val = self.validate()
             row.update({f"val_{k}": v for k, v in val.items()})
         row["time"] = self.epoch_time
         self.history.add(row)
@@ -528,3 +636,150 @@ def plot_history(history, path):
     fig.savefig(buf, format="png")
     atomic_write(path, buf.getvalue())
     return os.fspath(path)
+
+
+# ----- distributed training: fit(..., distributed=True) -----
+class _DistributedRun(_Run):
+    """`fit(distributed=True)`: every rank runs the loop on its own shard of the training data
+    (DistributedSampler, a new order each epoch), the model wrapped in DistributedDataParallel
+    so gradients are averaged across ranks. Each batch's loss is summed across ranks to decide
+    together whether it is finite; the epoch's sums and the validation (sharded, rank 0's
+    buffers) are reduced, so every rank records the same history and takes the same decisions.
+    Rank 0 alone prints, writes the checkpoints (atomically) and the curves, then all ranks
+    meet at a barrier. A checkpoint carries every rank's random generator and loader state,
+    so a resume with the same world size repeats the uninterrupted run."""
+
+    def __init__(self, model, loss_fn, optimizer, loader, val_loader, *args, **kwargs):
+        from . import distributed as dist
+        from .nn.parallel import DistributedDataParallel
+        if not dist.is_initialized():
+            dist.init_process_group("mpi")
+        self.dist, self.rank, self.world = dist, dist.get_rank(), dist.get_world_size()
+        if isinstance(model, DistributedDataParallel):
+            self.ddp, model = model, model.module
+        else:
+            self.ddp = DistributedDataParallel(model)
+        super().__init__(model, loss_fn, optimizer, self._shard(loader), val_loader, *args,
+                         **kwargs)
+        self.progress = self.progress and self.rank == 0
+        self.rank_states = None     # every rank's generators, gathered for a checkpoint
+
+    def _shard(self, loader):
+        from .data import DataLoader, DistributedSampler
+        if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+            return loader
+        if not isinstance(loader, DataLoader) or loader.sampler is not None:
+            raise TypeError("fit(distributed=True) shards the training DataLoader's dataset "
+                            "across ranks; pass a chainrule DataLoader (without a sampler), or "
+                            "one with sampler=DistributedSampler(dataset)")
+        seed = None
+        if self.rank == 0:   # one order for all ranks: rank 0's loader picks the seed
+            import copy
+            seed = int(copy.deepcopy(loader.generator).integers(2 ** 31))
+        seed = self.dist.broadcast_object(seed, src=0)
+        sampler = DistributedSampler(loader.dataset, self.world, self.rank,
+                                     shuffle=loader.shuffle, seed=seed)
+        return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+                          drop_last=loader.drop_last, collate_fn=loader.collate_fn)
+
+    def _reduce(self, values):
+        buf = np.array(values, dtype=np.float64)
+        self.dist.all_reduce(Tensor._wrap(buf))
+        return buf
+
+    # the hooks of _Run
+    def forward(self, x):
+        return self.ddp(x)
+
+    def all_finite(self, value):
+        self.global_loss = float(self._reduce([value])[0])
+        return math.isfinite(self.global_loss)
+
+    def reduce_sums(self, sums, n):
+        keys = list(sums)
+        buf = self._reduce([sums[k] for k in keys] + [n])
+        return dict(zip(keys, buf[:-1].tolist())), int(buf[-1])
+
+    def validate(self):
+        """Each rank evaluates every world-th validation sample with rank 0's buffers; the
+        means are combined by sample count."""
+        from .data import DataLoader, Subset
+        self.ddp._sync_buffers()
+        val = self.val_loader
+        if not isinstance(val, DataLoader) or val.sampler is not None:
+            return evaluate(self.model, self.loss_fn, val, self.metrics)   # whole set each
+        part = Subset(val.dataset, np.arange(self.rank, len(val.dataset), self.world))
+        keys = ["loss", *self.metrics]
+        k = len(part)
+        if k:
+            res = evaluate(self.model, self.loss_fn, DataLoader(
+                part, batch_size=val.batch_size, collate_fn=val.collate_fn), self.metrics)
+        else:
+            res = dict.fromkeys(keys, 0.0)
+        buf = self._reduce([res[key] * k for key in keys] + [k])
+        return {key: v / buf[-1] for key, v in zip(keys, buf[:-1].tolist())}
+
+    def train_epoch(self, epoch, epochs):
+        sampler = getattr(self.loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        return super().train_epoch(epoch, epochs)
+
+    def backward(self, loss, last):
+        super().backward(loss, last and self.rank == 0)   # the flow report: rank 0 only
+
+    def stop_nonfinite(self, value, *args):
+        if math.isfinite(value):     # another rank's loss was not finite
+            value = self.global_loss
+        if self.rank == 0:
+            return super().stop_nonfinite(value, *args)
+        import contextlib
+        import io
+        with contextlib.redirect_stderr(io.StringIO()):   # one report, from rank 0
+            return super().stop_nonfinite(value, *args)
+
+    # checkpoints: rank 0 writes, everyone waits
+    def save(self, improved):
+        if self.ckpt_dir is None:
+            return
+        states = [None] * self.world
+        self.dist.all_gather_object(states, {
+            "rng": backend.get_rng_state(),
+            "train_loader": (self.loader.state_dict() if hasattr(self.loader, "state_dict")
+                             else None)})
+        self.rank_states = states
+        try:
+            if self.rank == 0:
+                super().save(improved)
+            else:
+                self.history.checkpoint = os.path.join(self.ckpt_dir, LAST)
+                if improved:
+                    self.history.best_checkpoint = os.path.join(self.ckpt_dir, BEST)
+        finally:
+            self.rank_states = None
+        self.dist.barrier()
+
+    def state(self, copy=False):
+        state = super().state(copy)
+        if self.rank_states is not None:
+            state["distributed"] = {"world_size": self.world, "ranks": self.rank_states}
+        return state
+
+    def load(self, state):
+        saved = state.get("distributed")
+        if saved is not None and int(saved["world_size"]) != self.world:
+            raise CheckpointError(
+                f"fit(resume=...): the checkpoint was written by a job of {saved['world_size']} "
+                f"ranks and this one has {self.world}; each rank's data shard and random state "
+                f"are in it, so resume with mpiexec -n {saved['world_size']}")
+        super().load(state)
+        if saved is not None:
+            mine = saved["ranks"][self.rank]
+            backend.set_rng_state(mine["rng"])
+            if mine.get("train_loader") is not None and hasattr(self.loader, "load_state_dict"):
+                self.loader.load_state_dict(mine["train_loader"])
+
+    def finish(self, plot):
+        self.ddp._sync_buffers()    # every rank ends with rank 0's model
+        super().finish(plot if self.rank == 0 else False)
+        self.dist.barrier()

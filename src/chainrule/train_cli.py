@@ -38,12 +38,23 @@ def build_parser():
     p.add_argument("--out", default=None,
                    help="output folder for checkpoints and plot (default ./runs/<dataset>-<time>)")
     p.add_argument("--patience", type=int, default=None,
-                   help="stop when validation loss has not improved for this many epochs")
+                   help="stop when validation loss has not improved for this many epochs "
+                        "(0: at the first epoch that does not improve)")
     p.add_argument("--resume", action="store_true",
                    help="continue from <out>/last.safetensors (same options as the first run)")
     p.add_argument("--flow-report", action="store_true",
                    help="print a gradient-flow diagnosis at the end of each epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument("--compile", action="store_true",
+                   help="capture the training step once and replay it for every batch "
+                        "(cr.compile: a static graph; same numbers, less Python per batch)")
+    p.add_argument("--export", default=None, metavar="MODEL.onnx",
+                   help="also write the trained model as ONNX (input: raw features, "
+                        "standardization included; output: logits); needs chainrule[onnx]")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training on every rank of an MPI job: mpiexec -n 4 "
+                        "chainrule train --distributed (batch size per rank; rank 0 prints and "
+                        "writes; needs chainrule[distributed])")
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads for the matrix products (default 1: an MLP's products are "
                         "small, and extra threads cost more than they give, most of all on a "
@@ -63,12 +74,26 @@ def main(argv=None):
         print("chainrule train: --epochs, --batch-size and --hidden must be positive",
               file=sys.stderr)
         return 2
+    if args.patience is not None and args.patience < 0:
+        print("chainrule train: --patience must be 0 or more", file=sys.stderr)
+        return 2
+    if args.export:
+        try:
+            import onnx  # noqa: F401  (checked before training, not after)
+        except ImportError:
+            print("chainrule train: --export needs the onnx package: pip install "
+                  "'chainrule[onnx]'", file=sys.stderr)
+            return 2
     out = args.out or os.path.join("runs", f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
+        if args.distributed:
+            out = _join_job(out, args.blas_threads)
         with _blas_threads(args.blas_threads):
             return _train(args, hidden, out)
     except (ImportError, ChainruleError) as exc:  # a missing package, a bad checkpoint, ...
         print(f"chainrule train: {exc}", file=sys.stderr)
+        if args.distributed:
+            _abort_job()
         return 1
 
 
@@ -132,7 +157,7 @@ def _train(args, hidden, out):
     opt = getattr(optim, OPTIMIZERS[args.optimizer])(model.parameters(), lr=lr, **extra)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, seed=args.seed)
-    progress = not args.no_progress
+    progress = not args.no_progress and _rank0(args)
     if progress:
         print(f"chainrule train: {args.dataset} ({len(train)} train / {len(val)} validation / "
               f"{len(test)} test), MLP {n_in}-{'-'.join(map(str, hidden))}-{n_classes} "
@@ -142,7 +167,10 @@ def _train(args, hidden, out):
     history = fit(model, loss_fn, opt, loader, DataLoader(val, batch_size=512),
                   epochs=args.epochs, scheduler=sched, checkpoint_dir=out,
                   early_stopping=args.patience, progress=progress,
-                  flow_report=args.flow_report, resume=args.resume)
+                  flow_report=args.flow_report, resume=args.resume,
+                  distributed=args.distributed, compile=args.compile)
+    if not _rank0(args):   # rank 0 tests, saves and reports
+        return 0 if history.stop_reason != "non_finite_loss" else 1
     result = evaluate(model, loss_fn, DataLoader(test, batch_size=512))
     model_path = os.path.join(out, "model.safetensors")
     cr.save({"model": model.state_dict(), "input_mean": mean, "input_std": std}, model_path,
@@ -157,4 +185,54 @@ def _train(args, hidden, out):
     print(f"checkpoint:    {history.checkpoint}  (resume with --resume --out {out})")
     print(f"model:         {model_path}  (weights + input standardization)")
     print(f"plot:          {history.plot}")
+    if args.export:
+        export_onnx(model, mean, std, args.export)
+        print(f"onnx:          {args.export}  (input: raw features, output: logits)")
     return 0 if history.stop_reason != "non_finite_loss" else 1
+
+
+def export_onnx(model, mean, std, path):
+    """Write `model` as ONNX with the input standardization in front, so the file takes raw
+    features (what the data set holds) and gives logits; the batch size is free."""
+    import copy
+
+    import chainrule as cr
+    from . import nn
+    from .onnx import export
+
+    class Standardized(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = copy.deepcopy(model)   # a copy: placing it renames its parameters
+            self.register_buffer("input_mean", cr.tensor(mean))
+            self.register_buffer("input_std", cr.tensor(std))
+
+        def forward(self, x):
+            return self.model((x - self.input_mean) / self.input_std)
+
+    example = cr.tensor(mean[None, :] + std[None, :])
+    export(Standardized(), example, path, input_names=["input"], output_names=["logits"],
+           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+
+
+# ----- --distributed -----
+def _join_job(out, blas_threads):
+    """Join the MPI job (BLAS threads pinned per rank); every rank writes to rank 0's folder."""
+    from . import distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("mpi", blas_threads=blas_threads)
+    return dist.broadcast_object(out, src=0)
+
+
+def _rank0(args):
+    if not args.distributed:
+        return True
+    from . import distributed as dist
+    return dist.get_rank() == 0
+
+
+def _abort_job():
+    """An error on one rank ends every rank (the others would wait in a collective)."""
+    from . import distributed as dist
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.abort(1)

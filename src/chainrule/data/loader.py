@@ -46,6 +46,9 @@ class DataLoader:
     seed drawn once from chainrule's generator, so `cr.manual_seed` fixes it); `state_dict()`
     records that generator and the position inside the epoch, so a resumed run sees the same
     remaining batches. Datasets built from tensors are batched by one fancy index per tensor.
+    `sampler=` (e.g. a DistributedSampler) gives the order of indices instead, as in PyTorch
+    (not together with shuffle=True); a resumed run continues at the same batch of the order
+    the sampler gives that epoch.
 
     >>> import chainrule as cr
     >>> ds = cr.data.TensorDataset(cr.arange(10.0), cr.arange(10))
@@ -55,10 +58,14 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 seed=None, generator=None):
+                 seed=None, generator=None, sampler=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ShapeError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        self.dataset, self.batch_size = dataset, batch_size
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler= gives the order itself; it cannot be combined "
+                             "with shuffle=True (shuffle in the sampler, e.g. "
+                             "DistributedSampler(dataset, shuffle=True))")
+        self.dataset, self.batch_size, self.sampler = dataset, batch_size, sampler
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.collate_fn = collate_fn
         if generator is None:
@@ -71,13 +78,16 @@ class DataLoader:
         self._skip = 0            # batches to skip at the next epoch (after load_state_dict)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
         n = len(self.dataset)
         self._epoch_start = self.generator.bit_generator.state
-        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         skip, self._skip = self._skip, 0
         self._position = skip
         for b in range(skip, len(self)):

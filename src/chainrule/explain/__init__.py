@@ -2,9 +2,11 @@
 
 `cr.explain(loss)` runs the real backward pass (so `.grad` is filled as by `loss.backward()`)
 while observing the engine, and returns an `Explanation`: the forward pass, each primitive's
-local derivative, the chain-rule product for every parameter, the layer view for networks, an
-update step, a graph picture, textbook rounding, finite-difference checks and a gradient-flow
-diagnosis. See `explain` for the options.
+local derivative, the chain-rule product for every parameter, sums over paths, the layer view
+for networks, an update step (with an optimizer's state), a graph picture, textbook rounding,
+finite-difference checks, a gradient-flow diagnosis, worksheets with blanks
+(`Explanation.exercise`) and a versioned data model (`Explanation.to_dict`, schema in
+docs/explain_schema.md) that every view is rendered from. See `explain` for the options.
 """
 import sys
 import types

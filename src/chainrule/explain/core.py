@@ -1,4 +1,5 @@
 """`explain(loss)`: run the real backward pass and keep a derivation of it."""
+import json
 import numbers
 
 from . import fmt, record, render, sections
@@ -6,24 +7,36 @@ from .derive import Derivation
 
 
 def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
-            expand=False, gradient=None, retain_graph=False, title=None):
+            expand=False, gradient=None, retain_graph=False, title=None, full=False):
     """Run `loss`'s backward pass (filling `.grad` exactly as `loss.backward()` does) and
     return an Explanation: forward values, local derivatives, chain-rule products per
-    parameter, the layer view for networks, and (after `.step(lr)`) the update.
+    parameter, sums over paths, the layer view for networks, and (after `.step(lr)` or
+    `.step(optimizer=...)`) the update.
 
     round:          textbook mode. Replays the forward pass rounding every function value
                     (σ, exp, log, division, …) to `round` decimals before it is used, like a
-                    hand calculation; the backward pass then runs on that graph. Gradients are
-                    written to `grad_decimals` decimals (default 4 × round: a product of two
-                    factors y(1 − y) with 2·round decimals each) and `.step` uses them as
-                    written. Use float64 tensors to see every digit.
+                    hand calculation, and every local derivative that is a function value too
+                    (cos x of sin, 1/x of ln, 1/(2√x) of √); the backward pass then runs on
+                    that graph. Gradients are written to `grad_decimals` decimals (default
+                    4 × round: a product of two factors y(1 − y) with 2·round decimals each)
+                    and `.step` uses them as written. Use float64 tensors to see every digit.
     verify:         check every local derivative against a float64 finite difference (✓/✗).
     digits:         significant digits shown (default 10 for float64, 7 for float32).
+    full:           write every entry of every tensor (by default tensors of more than 12
+                    entries are summarised by shape, mean, range and first entries).
     gradient:       for a non-scalar output, the vector of the vector-Jacobian product (as
                     in `loss.backward(gradient)`).
     expand:         every primitive is a step of the derivation (unnamed ones become h1,
                     h2, …), even when some values are named; by default unnamed primitives
-                    between named values are folded into one factor.
+                    between named values are folded into one factor, and textbook compounds
+                    (a squared error, a cross-entropy, a softmax, a convolution) are one step.
+                    When only the output is named (or nothing), every primitive is a step
+                    anyway, compounds aside.
+
+    The result renders as text (`str`), Markdown (`.markdown()`), LaTeX (`.latex()`, a
+    complete document with `standalone=True`), a graph picture (`.graph()`), a worksheet with
+    blanks (`.exercise(hide="chain")`) and plain data (`.to_dict()`, `.to_json()`; schema in
+    docs/explain_schema.md).
 
     >>> import chainrule as cr
     >>> w = cr.tensor(0.0, dtype=cr.float64, requires_grad=True, name="w")
@@ -36,18 +49,18 @@ def explain(loss, *, round=None, grad_decimals=None, verify=False, digits=None,
     ∂h5/∂w = ∂h5/∂h4 · ∂h4/∂h3 · ∂h3/∂h2 · ∂h2/∂h1 · ∂h1/∂w = -0.25 × 1 × 1 × (-1) × 1 = 0.25
     """
     _check_args(loss, round, digits)
-    unrounded = {}
+    unrounded, traces = {}, None
     target = loss
     if round is not None:
-        target, unrounded = record.replay_rounded(loss, int(round))
+        target, unrounded, traces = record.replay_rounded(loss, int(round))
         if grad_decimals is None:
             grad_decimals = 4 * int(round)
-    rec = record.run(target, gradient, retain_graph=retain_graph)
+    rec = record.run(target, gradient, retain_graph=retain_graph, traces=traces)
     for v in rec.values:
         if v.tensor is not None and id(v.tensor) in unrounded:
             v.unrounded = unrounded[id(v.tensor)]
     rep = Explanation(rec, digits, round, grad_decimals if round is not None else None, title,
-                      expand)
+                      expand, full)
     if verify:
         from .verify import verify_record
         verify_record(rec)
@@ -70,7 +83,8 @@ def _check_args(loss, round, digits):
 
 class Explanation:
     """A recorded backward pass. `str()` is the text derivation; `.markdown()`, `.latex()`,
-    `.graph()`, `.step(lr)`, `.flow()` give the other views. In Jupyter it displays itself.
+    `.graph()`, `.step(lr)`, `.flow()`, `.exercise()` and `.to_dict()` give the other views.
+    In Jupyter it displays itself.
 
     >>> import chainrule as cr
     >>> w = cr.tensor(0.3, dtype=cr.float64, requires_grad=True, name="w")
@@ -86,10 +100,12 @@ class Explanation:
     'digraph chainrule {'
     >>> rep.flow().kind
     'healthy'
+    >>> rep.to_dict()["chains"][0]["line"]["text"]
+    '∂y/∂w = ∂y/∂h1 · ∂h1/∂w = 0.2275 × 2 = 0.455'
     """
 
     def __init__(self, rec, digits=None, rounding=None, grad_decimals=None, title=None,
-                 expand=False):
+                 expand=False, full=False):
         from .layers import find_layers
         self.rec = rec
         if digits is None:
@@ -100,12 +116,11 @@ class Explanation:
             names[layer.z.index] = f"z{k}"
             if layer.a is not None:
                 names[layer.a.index] = f"a{k}"
-        self.d = Derivation(rec, digits, grad_decimals, names, expand)
-        self.d.rounding = rounding
-        self.d.grad_decimals = grad_decimals
+        self.d = Derivation(rec, digits, grad_decimals, names, expand, full, rounding)
         self.title = title
         self.verified = False
         self.updates = []
+        self._model = None
 
     # ---- data ----
     @property
@@ -135,13 +150,42 @@ class Explanation:
         known = ", ".join(v.name for v in self.rec.values if v.name)
         raise KeyError(f"explain: no value named {name!r}; the graph has: {known}")
 
+    def to_dict(self):
+        """The derivation as plain data (dicts, lists, strings, numbers; nan and inf as
+        strings), versioned: `schema` 'chainrule.explain', `version` 1. Every view —
+        text, Markdown, LaTeX, the graph, worksheets — is rendered from it. The fields are
+        described in docs/explain_schema.md.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor(0.5, dtype=cr.float64, requires_grad=True, name="w")
+        >>> m = cr.explain((w * 3.0) ** 2).to_dict()
+        >>> m["version"], m["chains"][0]["grad"]
+        (1, 9.0)
+        """
+        key = (len(self.updates), self.verified)
+        if self._model is None or self._model[0] != key:
+            from .model import build
+            self._model = (key, build(self))
+        return self._model[1]
+
+    def to_json(self, indent=None):
+        """`to_dict()` as JSON text (UTF-8 characters kept).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor(2.0, requires_grad=True, name="w")
+        >>> cr.explain(w * w).to_json()[:40]
+        '{"schema": "chainrule.explain", "version'
+        """
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+
     # ---- actions ----
     def step(self, lr=None, optimizer=None):
         """Take one optimisation step and add it to the derivation: gradient descent with
         learning rate `lr` (p ← p − lr·∂L/∂p, using the gradients as written), or
-        `optimizer.step()` (which uses `.grad`, so in textbook mode prefer `lr=` to continue
-        with the rounded gradients as a hand calculation does). Returns the Update (also shown
-        by `str(self)`)."""
+        `optimizer.step()` written out with the optimizer's state (momentum's buffer, Adam's
+        m, v and their bias corrections). `optimizer` uses `.grad`, so in textbook mode prefer
+        `lr=` to continue with the rounded gradients as a hand calculation does. Returns the
+        Update (also shown by `str(self)`)."""
         from . import update
         if (lr is None) == (optimizer is None):
             from ..errors import ChainruleError
@@ -165,22 +209,29 @@ class Explanation:
         from .graph import Graph
         return Graph(self, highlight)
 
+    def exercise(self, hide="chain", sig=3):
+        """A worksheet: the derivation with numbered blanks where the hidden quantities' numbers
+        were. `hide`: 'forward', 'local', 'chain', 'update', 'all', or a list of quantity
+        labels such as ['∂L/∂w_o']. `.answers` maps each blank's label to its value and
+        `.check({label: value})` marks answers (accepted to `sig` significant figures, or
+        when they round to the key at the announced rounding).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor(0.5, dtype=cr.float64, requires_grad=True, name="w")
+        >>> y = (w * 2.0) ** 2
+        >>> y.name = "y"
+        >>> ws = cr.explain(y).exercise(hide="chain")
+        >>> ws.answers
+        {'∂y/∂w': 4.0}
+        >>> ws.check({"∂y/∂w": 4}).correct
+        1
+        """
+        from .worksheet import Worksheet
+        return Worksheet(self, hide, sig)
+
     # ---- output ----
     def blocks(self):
-        d = self.d
-        title = self.title or f"Backward pass of {self.rec.root.name}"
-        out = sections.header(d, title)
-        out += sections.forward(d)
-        out += sections.local_table(d, self.verified)
-        out += sections.chains(d)
-        if self.layers:
-            from .layers import layer_blocks
-            out += layer_blocks(self)
-        if any(not p.scalar for p in self.rec.params()):
-            out += sections.gradients(d)
-        for upd in self.updates:
-            out += sections.update(d, upd)
-        return out
+        return sections.blocks(self.to_dict())
 
     def text(self):
         return render.text(self.blocks())
@@ -188,12 +239,14 @@ class Explanation:
     def markdown(self):
         return render.markdown(self.blocks())
 
-    def latex(self):
-        return render.latex(self.blocks())
+    def latex(self, standalone=False):
+        """The derivation in LaTeX (ASCII only, for pdflatex): a fragment for an amsmath
+        document, or with `standalone=True` a complete document."""
+        return render.latex(self.blocks(), standalone=standalone)
 
     def chain_text(self):
         """Only the chain-rule lines, as text."""
-        return render.text([b for b in sections.chains(self.d) if b[0] != "heading"])
+        return render.text([b for b in sections.chains(self.to_dict()) if b[0] != "heading"])
 
     def render(self, format="text"):
         """`format`: 'text', 'markdown' or 'latex'."""

@@ -84,8 +84,10 @@ def _layer_flow(k, layer):
         if kind == "saturating":
             saturated = float(np.mean(fp < SATURATED))
         if kind == "rectifier":
-            z = layer.z.value.reshape(-1, layer.z.value.shape[-1]) if layer.z.value.ndim else \
-                layer.z.value.reshape(1, 1)
+            z = layer.z.value
+            if layer.layout == "conv":      # a unit is a channel: (N, C, H, W) -> (N·H·W, C)
+                z = np.moveaxis(z, 1, -1)
+            z = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
             dead = float(np.mean(np.all(z <= 0, axis=0)))
     g = layer.W.grad
     finite = g is not None and bool(np.all(np.isfinite(g)))

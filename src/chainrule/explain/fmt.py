@@ -14,6 +14,39 @@ from ..ops.registry import ATOM
 
 MINUS = "\u2212"  # the subtraction sign in update lines; negative numbers keep ASCII '-'
 
+# A number in a derivation line that is the value of a named quantity (y_h, ∂y_o/∂z_o,
+# ∂Loss/∂w_o, w_o(1)) is wrapped in private-use marks while lines are built: tag(q, text).
+# The data model stores each line plain with the spans of its quantities (`spans`), which is
+# how a worksheet blanks every occurrence of a hidden quantity and the explorer highlights one.
+TAG_OPEN, TAG_MID, TAG_CLOSE = "\ue000", "\ue001", "\ue002"
+_TAG = re.compile("\ue000([^\ue001]*)\ue001([^\ue002]*)\ue002")
+
+
+def tag(quantity, text):
+    """`text` marked as the value of `quantity` (no mark when quantity is None)."""
+    return text if quantity is None else f"{TAG_OPEN}{quantity}{TAG_MID}{text}{TAG_CLOSE}"
+
+
+def plain(text):
+    """`text` without quantity marks."""
+    return _TAG.sub(r"\2", text)
+
+
+def spans(text):
+    """(plain text, [[start, end, quantity], ...]) of a marked line."""
+    out, refs, pos = [], [], 0
+    length = 0
+    for m in _TAG.finditer(text):
+        before = text[pos:m.start()]
+        out.append(before)
+        length += len(before)
+        out.append(m.group(2))
+        refs.append([length, length + len(m.group(2)), m.group(1)])
+        length += len(m.group(2))
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out), refs
+
 
 def _var_regex(keys):
     alts = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
@@ -65,14 +98,17 @@ def num(value, digits=10):
     return text
 
 
-def value_text(arr, digits=10, full=12):
+SUMMARY = 12   # tensors with more entries than this are summarised unless full=True
+
+
+def value_text(arr, digits=10, full=SUMMARY):
     """A value for display: scalars as numbers, small tensors in full, big ones summarised
-    (shape, mean, range and the first entries)."""
+    (shape, mean, range and the first entries); `full=None` shows every entry."""
     arr = np.asarray(arr)
     if arr.size == 1:
         return num(arr.reshape(()), digits)
     d = min(digits, 6)
-    if arr.size <= full:
+    if full is None or arr.size <= full:
         return _nested(arr, d)
     flat = arr.astype(np.float64).ravel()
     head = ", ".join(num(v, 4) for v in flat[:4])
@@ -91,6 +127,7 @@ def _needs_paren(prim, var, prec, template, start, end, forward, text=""):
     of `prim`'s template (an infix forward follows the registry's precedence and grouping)."""
     if template.strip() == var:
         return False
+    text = plain(text)
     if text.startswith("-") and template[:start].strip():
         return True                       # 'a + (-0.2)', 'w · (-1.5)', not 'a + -0.2'
     if prec >= ATOM:
@@ -148,6 +185,16 @@ _LATEX_SYMBOLS = [("σ", r"\sigma"), ("·", r" \cdot "), ("×", r" \times "), ("
 _FUNCS = "ln|exp|max|min|sin|cos|tanh|softmax|onehot|diag|log|sum"
 _PROSE = re.compile(rf"((?:\b(?!(?:{_FUNCS})\b)[a-z]{{2,}}\b[ ,:-]*){{2,}})")
 _FUNC_CALL = re.compile(r"(?<![A-Za-z\\])(exp|ln|sin|cos|tanh|max|min)\(")
+_FUNC_WORD = re.compile(r"(?<![A-Za-z\\])(exp|ln|sin|cos|tanh)(?= [A-Za-z(\[])")
+
+
+def _prose(m):
+    """Words in math as \\text{...}; math mode drops spaces outside \\text, so a space
+    before or after the words moves inside the braces ('g summed' stays 'g summed')."""
+    words = m.group(1)
+    before = m.string[:m.start()].rstrip()[-1:]
+    lead = " " if before and (before.isalnum() or before in ")]}") else ""
+    return rf"\text{{{lead}{words}}}"
 
 
 def latex_template(template):
@@ -158,8 +205,9 @@ def latex_template(template):
     t = re.sub(r"\^\(([^()]*)\)", r"^{\1}", t)
     t = re.sub(r"\^(\w+)", r"^{\1}", t)
     t = t.replace("²", "^{2}").replace("#", r"\#")
-    t = _PROSE.sub(lambda m: rf"\text{{{m.group(1)}}}", t)
+    t = _PROSE.sub(_prose, t)
     t = _FUNC_CALL.sub(lambda m: "\\" + m.group(1) + "(", t)
+    t = _FUNC_WORD.sub(lambda m: "\\" + m.group(1), t)
     for a, b in _LATEX_SYMBOLS:
         t = t.replace(a, b)
     return re.sub(r" {2,}", " ", t)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -21,68 +22,97 @@ INSTALL_HINT = ("graphviz is needed to draw the graph: install the `dot` program
                 "Graphviz viewer (or https://dreampuf.github.io/GraphvizOnline) can draw.")
 
 
+class GraphvizMissing(ChainruleError):
+    """Neither the graphviz package nor the `dot` program can render a picture here."""
+
+
+class GraphvizWarning(UserWarning):
+    """A picture was asked for without graphviz: its DOT text was written instead."""
+
+
 class Graph:
+    """The computational graph of an explanation, drawn from its data model (`to_dict()`)."""
+
     def __init__(self, rep, highlight=None):
         self.rep = rep
         self.highlight = highlight
+        self.model = rep.to_dict()
         self.dot = self._dot()
 
     def _path_values(self):
-        """Indices of the values and the steps on paths from `highlight` to the loss."""
+        """Indices of the values on paths from `highlight` to the loss."""
         if self.highlight is None:
-            return set(), set()
-        rec = self.rep.rec
-        target = [v for v in rec.values if v.name == self.highlight]
+            return set()
+        m = self.model
+        target = [n for n in m["nodes"] if n["name"] == self.highlight]
         if not target:
-            known = ", ".join(p.name for p in rec.params())
+            known = ", ".join(n["name"] for n in m["nodes"] if n["role"] == "parameter")
             raise ChainruleError(f"graph(highlight={self.highlight!r}): no such value; the "
                                  f"parameters are {known}")
-        on = {target[0].index}
-        for step in rec.steps:          # forward order: a step is on a path if an input is
-            if any(v.index in on for v in step.inputs):
-                on.add(step.out.index)
-        back = {rec.root.index}         # and it must also reach the loss
-        for step in reversed(rec.steps):
-            if step.out.index in back:
-                back.update(v.index for v in step.inputs)
-        values = on & back
-        return values, {s.out.index for s in rec.steps if s.out.index in values}
+        on = {target[0]["id"]}
+        ops = [n for n in m["nodes"] if n["op"] is not None]
+        for n in ops:                   # forward order: a node is on a path if an input is
+            if any(i in on for i in n["inputs"]):
+                on.add(n["id"])
+        back = {m["loss"]["node"]}       # and it must also reach the loss
+        for n in reversed(ops):
+            if n["id"] in back:
+                back.update(n["inputs"])
+        return on & back
 
     def _dot(self):
-        rep, d = self.rep, self.rep.d
-        values, _ = self._path_values()
+        m = self.model
+        values = self._path_values()
+        decimals = m["settings"]["grad_decimals"]
+        digits = min(m["settings"]["digits"], 8)
+        nodes = {n["id"]: n for n in m["nodes"]}
+        local = {(e["from"], e["to"], e["input"]): e["local"] for e in m["edges"]}
+        top = m["loss"]["name"]
         lines = ["digraph chainrule {", '  rankdir=LR;',
                  '  node [fontname="Helvetica", fontsize=11];',
                  '  edge [color="#555555"];']
-        for v in rep.rec.values:
-            if not (v.is_leaf and v.name is None):
-                lines.append(f"  v{v.index} [{_node_attrs(d, v, v.index in values)}];")
-        for k, step in enumerate(rep.rec.steps):
-            for i, v in enumerate(step.inputs):
-                if v.is_leaf and v.name is None:   # a constant: drawn at each use
-                    label = d.num(v.value) if v.scalar else "const"
-                    lines.append(f'  c{k}_{i} [label="{_esc(label)}", shape=plaintext];')
-                    lines.append(f"  c{k}_{i} -> v{step.out.index};")
+        for n in m["nodes"]:
+            if not _constant(n):
+                lines.append(f"  v{n['id']} [{_node_attrs(n, top, decimals, digits, n['id'] in values)}];")
+        for k, n in enumerate(x for x in m["nodes"] if x["op"] is not None):
+            for i, src in enumerate(n["inputs"]):
+                u = nodes[src]
+                if _constant(u):                # a constant: drawn at each use
+                    label = _short(u["value"], digits) if not u["shape"] else "const"
+                    lines.append(f'  c{n["id"]}_{i} [label="{_esc(label)}", shape=plaintext];')
+                    lines.append(f"  c{n['id']}_{i} -> v{n['id']};")
                     continue
                 attrs = []
-                local = step.local[i]
-                if local is not None and local.size == 1 and v.name is not None:
-                    attrs.append(f'label="{_esc(_short(d, local))}", fontsize=9, '
+                loc = local.get((src, n["id"], i))
+                if loc is not None and not isinstance(loc, list) and u["name"] is not None:
+                    attrs.append(f'label="{_esc(_short(loc, digits))}", fontsize=9, '
                                  'fontcolor="#555555"')
-                if v.index in values and step.out.index in values:
+                if src in values and n["id"] in values:
                     attrs.append('color="#d62728", penwidth=2.2')
                 style = f" [{', '.join(attrs)}]" if attrs else ""
-                lines.append(f"  v{v.index} -> v{step.out.index}{style};")
+                lines.append(f"  v{src} -> v{n['id']}{style};")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
-    def save(self, path):
-        """Write the picture to `path` (.svg, .png, .pdf or .dot), atomically."""
+    def save(self, path, fallback=True):
+        """Write the picture to `path` (.svg, .png, .pdf or .dot), atomically, and return the
+        path written. Without graphviz (the `dot` program), a picture cannot be drawn: with
+        `fallback` (the default) the DOT text is written next to it as `<name>.dot`, a
+        GraphvizWarning says how to render it, and that path is returned; with
+        fallback=False a ChainruleError says how to install graphviz."""
         ext = os.path.splitext(path)[1].lower().lstrip(".")
         if ext == "dot":
             data = self.dot.encode()
         elif ext in ("svg", "png", "pdf"):
-            data = render_bytes(self.dot, ext)
+            try:
+                data = render_bytes(self.dot, ext)
+            except GraphvizMissing:
+                if not fallback:
+                    raise
+                dot_path = os.path.splitext(path)[0] + ".dot"
+                write_atomic(dot_path, self.dot.encode())
+                warnings.warn(render_hint(dot_path, path, ext), GraphvizWarning, stacklevel=2)
+                return dot_path
         else:
             raise ChainruleError(f"graph.save: unknown extension {ext!r} in {path!r}; use .svg, "
                                  ".png, .pdf or .dot")
@@ -99,23 +129,40 @@ class Graph:
         return self.dot
 
 
-def _node_attrs(d, v, hot):
-    op = None if v.is_leaf else v.step.prim.symbol     # the registry's short operator
-    lines = [v.name if op is None else f"{v.name} = {op}" if v.name else op]
-    top = d.rec.root.name
-    what = f"∂{top}/∂{v.name}" if v.name else "grad"
-    if v.scalar:
-        lines.append(f"= {_short(d, v.value)}")
-        if v.grad is not None:
-            lines.append(f"{what} = {_short(d, d.gvalue(v.grad))}")
+def render_hint(dot_path, path, ext):
+    """What to say when a .dot file was written in place of a picture."""
+    return (f"graphviz's `dot` program is not installed, so {path} was not drawn; its graph "
+            f"was written to {dot_path}. Render it with `dot -T{ext} {dot_path} -o {path}` "
+            "once graphviz is installed (`apt-get install graphviz` or `brew install "
+            "graphviz`), or paste the file into any Graphviz viewer "
+            "(e.g. https://dreampuf.github.io/GraphvizOnline).")
+
+
+def _constant(n):
+    return n["op"] is None and n["role"] in ("constant", "hidden")
+
+
+def _node_attrs(n, top, decimals, digits, hot):
+    op = n["symbol"]
+    name = n["name"]
+    lines = [name if op is None else f"{name} = {op}" if name else op]
+    what = f"∂{top}/∂{name}" if name else "grad"
+    grad = n["grad"]
+    if not n["shape"] or _size(n["shape"]) == 1:
+        lines.append(f"= {_short(n['value'], digits)}")
+        if grad is not None:
+            g = _scalar(grad)
+            if decimals is not None and isinstance(g, float):
+                g = round(g, decimals)
+            lines.append(f"{what} = {_short(g, digits)}")
     else:
-        lines.append(f"shape {tuple(v.value.shape)}")
-        if v.grad is not None:
-            norm = float(np.linalg.norm(np.asarray(v.grad, dtype=np.float64)))
-            lines.append(f"‖{what}‖ = {fmt.num(norm, 4)}")
+        lines.append(f"shape {tuple(n['shape'])}")
+        if grad is not None:
+            arr = np.asarray(_floats(grad), dtype=np.float64)
+            lines.append(f"‖{what}‖ = {fmt.num(float(np.linalg.norm(arr)), 4)}")
     label = "\\n".join(_esc(x) for x in lines)
-    if v.is_leaf:
-        fill = "#d9f2d9" if v.is_param else "#eeeeee"
+    if n["op"] is None:
+        fill = "#d9f2d9" if n["role"] == "parameter" else "#eeeeee"
         attrs = f'label="{label}", shape=box, style="rounded,filled", fillcolor="{fill}"'
     else:
         attrs = f'label="{label}", shape=ellipse, style=filled, fillcolor="#dde8f8"'
@@ -124,10 +171,28 @@ def _node_attrs(d, v, hot):
     return attrs
 
 
-def _short(d, arr):
-    if arr.size == 1:
-        return fmt.num(arr.reshape(()), min(d.digits, 8))
-    return f"{tuple(arr.shape)}"
+def _size(shape):
+    out = 1
+    for k in shape:
+        out *= k
+    return out
+
+
+def _floats(x):
+    if isinstance(x, list):
+        return [_floats(v) for v in x]
+    return float(x) if isinstance(x, str) else x
+
+
+def _scalar(x):
+    while isinstance(x, list):
+        x = x[0]
+    return float(x) if isinstance(x, str) else x
+
+
+def _short(x, digits):
+    x = _scalar(x)
+    return fmt.num(x, digits)
 
 
 def _esc(s):
@@ -143,10 +208,10 @@ def render_bytes(dot, fmt_):
         pass
     except Exception as exc:  # the package is there but the `dot` program is not
         if shutil.which("dot") is None:
-            raise ChainruleError(f"graph: {exc}. {INSTALL_HINT}") from exc
+            raise GraphvizMissing(f"graph: {exc}. {INSTALL_HINT}") from exc
     exe = shutil.which("dot")
     if exe is None:
-        raise ChainruleError(f"graph: cannot render {fmt_}. {INSTALL_HINT}")
+        raise GraphvizMissing(f"graph: cannot render {fmt_}. {INSTALL_HINT}")
     res = subprocess.run([exe, f"-T{fmt_}"], input=dot.encode(), capture_output=True,
                          check=False)
     if res.returncode != 0:

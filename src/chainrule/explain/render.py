@@ -1,6 +1,12 @@
-"""Blocks (see sections.py) to plain text, Markdown with LaTeX math, LaTeX, or HTML."""
-import html
+"""Blocks (see sections.py) to plain text, Markdown with LaTeX math, LaTeX, or HTML.
 
+Markdown and HTML write a table of formulas as one display-math array (`\\begin{array}`), not
+as a Markdown table of inline-math cells: a notebook squeezes such cells until the math wraps
+one term per line. LaTeX output is ASCII only (every Greek letter, ∂, −, ⊙, ✓ … becomes a
+command), so pdflatex compiles it; `latex(blocks, standalone=True)` is a complete document.
+"""
+import html
+import re
 
 UNDERLINE = {"chapter": "=", "title": "=", "heading": "-"}
 LEVEL = {"chapter": "#", "title": "##", "heading": "###"}
@@ -40,6 +46,21 @@ def _text_table(header, rows):
     return lines
 
 
+def math_array(header, rows):
+    """A table of formulas as one LaTeX array (header in upright text)."""
+    cols = "l" + "|l" * (len(header) - 1)
+    head = " & ".join(rf"\text{{{h}}}" for h in header)
+    body = [" & ".join(_cell(c, i, header) for i, c in enumerate(r)) for r in rows]
+    return "\\begin{array}{" + cols + "}\n" + head + r" \\ \hline" + "\n" + \
+        " \\\\\n".join(body) + "\n\\end{array}"
+
+
+def _cell(cell, i, header):
+    if header[0] == "parameter" and i == 1:   # the shape column is plain text
+        return rf"\text{{{cell}}}"
+    return cell
+
+
 def markdown(blocks):
     out = []
     for b in blocks:
@@ -51,40 +72,49 @@ def markdown(blocks):
         elif kind == "math":
             out += [f"$${b[2]}$$", ""]
         elif kind == "table":
-            header, rows = b[1], [r[1] for r in b[2]]
-            out.append("| " + " | ".join(header) + " |")
-            out.append("|" + "---|" * len(header))
-            for r in rows:
-                out.append("| " + " | ".join(_md_cell(c, i, header) for i, c in enumerate(r))
-                           + " |")
-            out.append("")
+            rows = [r[1] for r in b[2]]
+            if rows:
+                out += ["$$", math_array(b[1], rows), "$$", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
-def _md_cell(cell, i, header):
-    if header[0] == "parameter" and i == 1:   # the shape column is plain text
-        return cell
-    return f"${cell}$".replace("|", r"\vert ")
+PREAMBLE = r"""\documentclass[10pt]{article}
+\usepackage[T1]{fontenc}
+\usepackage{amsmath,amssymb}
+\usepackage[a4paper,landscape,margin=1.5cm]{geometry}
+\allowdisplaybreaks
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.4em}
+\begin{document}
+\small
+"""
 
 
-def latex(blocks):
-    """A LaTeX fragment: headings as \\paragraph, derivation lines in one align* each."""
+def latex(blocks, standalone=False):
+    """A LaTeX fragment (needs amsmath and amssymb): headings as \\section* / \\subsection* /
+    \\paragraph, derivation lines in one align* each; ASCII only. `standalone`: a complete
+    document for pdflatex."""
     out = []
     for b in blocks:
         kind = b[0]
         if kind in LEVEL:
             cmd = {"chapter": "section*", "title": "subsection*", "heading": "paragraph"}[kind]
-            out.append(rf"\{cmd}{{{_latex_escape(b[1])}}}")
+            out.append(rf"\{cmd}{{{text_escape(b[1])}}}")
         elif kind == "para":
-            out.append(_latex_escape(b[1]))
+            out.append(text_escape(b[1]))
+            out.append("")
         elif kind == "math":
             out.append(r"\begin{align*}" + "\n" + _align(b[2]) + "\n" + r"\end{align*}")
         elif kind == "table":
-            out.append(r"\begin{align*}")
             rows = [r[1] for r in b[2]]
-            out.append(" \\\\\n".join(" &\\quad ".join(r) for r in rows))
-            out.append(r"\end{align*}")
-    return "\n".join(out) + "\n"
+            if rows:
+                out.append(r"\begin{align*}")
+                out.append(" \\\\\n".join(" &\\quad ".join(r) for r in rows))
+                out.append(r"\end{align*}")
+    body = ascii_latex("\n".join(out) + "\n")
+    if standalone:
+        return PREAMBLE + body + "\\end{document}\n"
+    return body
 
 
 def _align(line):
@@ -92,11 +122,48 @@ def _align(line):
     return f"{head} &= {rest}" if sep else line
 
 
-def _latex_escape(s):
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("#", r"\#"),
-                 ("&", r"\&"), ("$", r"\$")):
-        s = s.replace(a, b)
-    return s
+_TEXT_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "#": r"\#", "&": r"\&",
+                 "$": r"\$", "^": r"\^{}", "~": r"\~{}", "{": r"\{", "}": r"\}"}
+
+
+def text_escape(s):
+    """Prose for LaTeX text mode: its special characters escaped."""
+    return re.sub(r"[\\_%#&$^~{}]", lambda m: _TEXT_SPECIAL[m.group()], s)
+
+
+# Every non-ASCII character chainrule writes, as a command that works in text and math mode.
+_UNICODE = {
+    "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\epsilon",
+    "η": r"\eta", "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi", "σ": r"\sigma",
+    "τ": r"\tau", "φ": r"\phi", "ω": r"\omega", "Σ": r"\Sigma", "Δ": r"\Delta",
+    "∂": r"\partial", "∇": r"\nabla", "×": r"\times", "·": r"\cdot", "−": "-", "⊙": r"\odot",
+    "≤": r"\le", "≥": r"\ge", "≠": r"\ne", "≈": r"\approx", "→": r"\to", "←": r"\leftarrow",
+    "∞": r"\infty", "√": r"\surd", "⋆": r"\star", "∫": r"\int", "‖": r"\|", "…": r"\dots",
+    "½": r"\tfrac12", "✓": r"\checkmark", "✗": r"\times", "∈": r"\in", "±": r"\pm",
+    "ᵀ": r"^{\top}", "²": "^{2}", "³": "^{3}", "¹": "^{1}", "⁰": "^{0}", "⁽": "^{(}",
+    "⁾": "^{)}", "ⁱ": "^{i}", "ⁿ": "^{n}", "ᵗ": "^{t}", "ᵢ": "_{i}", "ⱼ": "_{j}", "ₙ": "_{n}",
+    "₀": "_{0}", "₁": "_{1}", "₂": "_{2}", "₃": "_{3}", "₄": "_{4}", "ˣ": "^{x}",
+    "ŷ": r"\hat{y}", "′": "'", "″": "''", "⌊": r"\lfloor", "⌋": r"\rfloor",
+}
+_TEXT_ONLY = {"“": "``", "”": "''", "‘": "`", "’": "'", "—": "---", "–": "--", "⚠": "(!)",
+              "\u00a0": "~"}
+
+
+def ascii_latex(s):
+    """LaTeX with every non-ASCII character replaced by an equivalent (ASCII) command."""
+    s = re.sub("(.)\u0302", lambda m: rf"\ensuremath{{\hat{{{m.group(1)}}}}}", s)  # m̂
+    out = []
+    for ch in s:
+        if ord(ch) < 128:
+            out.append(ch)
+        elif ch in _TEXT_ONLY:
+            out.append(_TEXT_ONLY[ch])
+        elif ch in _UNICODE:
+            cmd = _UNICODE[ch]
+            out.append(rf"\ensuremath{{{cmd}}}" if cmd.startswith(("\\", "^", "_")) else cmd)
+        else:
+            out.append(r"\ensuremath{\square}")
+    return "".join(out)
 
 
 def html_page(blocks):
@@ -112,11 +179,9 @@ def html_page(blocks):
         elif kind == "math":
             out.append(f"<p>$${html.escape(b[2])}$$</p>")
         elif kind == "table":
-            out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in b[1])
-                       + "</tr>")
-            for r in b[2]:
-                out.append("<tr>" + "".join(f"<td>\\({html.escape(c)}\\)</td>" for c in r[1])
-                           + "</tr>")
-            out.append("</table>")
+            rows = [r[1] for r in b[2]]
+            if rows:
+                out.append("<div style='overflow-x:auto'>$$" +
+                           html.escape(math_array(b[1], rows)) + "$$</div>")
     out.append("</div>")
     return "\n".join(out)

@@ -5,10 +5,14 @@ Each builder writes its network the way a user would (float64 tensors with `name
 Explanation or a few extra blocks (the seeds' own comparisons). The numbers are the seeds':
 seed 004 with `round=2` prints exactly the figures of its hand calculation.
 """
-from . import render
-from .core import explain
+from . import core, render
 
 SEEDS = {}
+_OPTIONS = {"full": False}   # set by build() for the explanations it makes
+
+
+def explain(loss, **kwargs):
+    return core.explain(loss, full=_OPTIONS["full"], **kwargs)
 
 
 def seed(name, title):
@@ -35,12 +39,14 @@ class SeedExample:
             out += blocks
         return out
 
-    def render(self, format="text"):
+    def render(self, format="text", standalone=False):
         blocks = [("chapter", f"{self.name}: {self.title}")] + self.blocks()
         fn = {"text": render.text, "markdown": render.markdown, "latex": render.latex}
         if format not in fn:
             from ..errors import ChainruleError
             raise ChainruleError(f"unknown format {format!r}; use text, markdown or latex")
+        if format == "latex":
+            return render.latex(blocks, standalone=standalone)
         return fn[format](blocks)
 
     def explanations(self):
@@ -244,9 +250,24 @@ def seed_002(round=None, verify=False, lr=None):
         ("One value, two paths: z' = a·w₃ and z'' = a·w₄ both use a = σ(z)", rep2)])
 
 
-def build(name, **kwargs):
-    """The SeedExample called `name` ('seed-000' … 'seed-004')."""
+@seed("static-vs-dynamic", "seed 001's closing point: a static graph traced once and replayed, "
+                           "a dynamic graph rebuilt by every call")
+def static_vs_dynamic(round=None, verify=False, lr=None):
+    """h(x) = 1/(1 + e^(−wx)) recorded per call (dynamic) and traced once by `cr.compile`
+    (static), with the captured program, the time per call of each, and a branch on a value
+    that only the dynamic graph can follow (chainrule.static.example)."""
+    from ..static.example import build as build_example
+    return build_example(SeedExample, static_vs_dynamic.title)
+
+
+def build(name, full=False, **kwargs):
+    """The SeedExample called `name` ('seed-000' … 'seed-004'); `full` writes every entry of
+    every tensor."""
     if name not in SEEDS:
         from ..errors import ChainruleError
         raise ChainruleError(f"unknown example {name!r}; choose one of {', '.join(sorted(SEEDS))}")
-    return SEEDS[name](**kwargs)
+    _OPTIONS["full"] = bool(full)
+    try:
+        return SEEDS[name](**kwargs)
+    finally:
+        _OPTIONS["full"] = False

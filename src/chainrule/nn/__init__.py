@@ -8,7 +8,7 @@
 >>> model[0].weight.grad.shape
 (8, 4)
 """
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .activation import (GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus,
                          Tanh)
 from .conv import AvgPool2d, Conv2d, MaxPool2d

@@ -12,6 +12,8 @@ from .. import backend, ops
 from ..ops import fused
 from ..ops.conv import float_input  # lives in ops: conv2d and the pools check their input too
 from ..errors import DTypeError, DomainError, IndexError_, ShapeError
+from ..grad_mode import no_grad
+from ..ops.registry import compute, decide
 from ..tensor import Tensor
 from ..ops.losses import bce
 from ..ops.special import erf
@@ -86,7 +88,7 @@ def leaky_relu(x, negative_slope=0.01):
     [-1.0, 3.0]
     """
     x = ops.as_tensor(x)
-    return ops.where(x.data > 0, x, x * negative_slope)
+    return ops.where(x > 0, x, x * negative_slope)
 
 
 def gelu(x, approximate="none"):
@@ -106,20 +108,30 @@ def gelu(x, approximate="none"):
     return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
 
 
+SOFTPLUS_THRESHOLD = 20.0    # PyTorch's: above it softplus(x) is x
+
+
 def softplus(x):
     """log(1 + exp(x)), stable for any x: the shift m = max(x, 0) is a constant, so the
-    gradient is exactly sigmoid(x) everywhere (no kink at 0).
+    gradient is exactly sigmoid(x) (no kink at 0). As in PyTorch, above x = 20 the value is x
+    and the gradient 1, so softplus(inf) = inf with gradient 1 (not inf - inf = nan).
 
     >>> import chainrule as cr
-    >>> x = cr.tensor([0.0, 1e4], requires_grad=True)
+    >>> x = cr.tensor([0.0, 1e4, float("inf")], requires_grad=True)
     >>> y = softplus(x)
     >>> y.sum().backward()
     >>> [round(v, 4) for v in y.tolist()], x.grad.tolist()
-    ([0.6931, 10000.0], [0.5, 1.0])
+    ([0.6931, 10000.0, inf], [0.5, 1.0, 1.0])
     """
     x = ops.as_tensor(x)
-    m = Tensor._wrap(np.maximum(x.data, 0))
-    return ((-m).exp() + (x - m).exp()).log() + m
+    big = x > SOFTPLUS_THRESHOLD
+    z = ops.where(big, 0.0, x)          # the formula's operand, finite where x is large
+    m = compute(_positive_part, (z,))
+    return ops.where(big, x, ((-m).exp() + (z - m).exp()).log() + m)
+
+
+def _positive_part(x):
+    return np.maximum(x, 0)
 
 
 def silu(x):
@@ -186,8 +198,14 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1.0:
         return x * 0.0
+    # the mask is a recorded computation, so a compiled step draws a fresh one on every call
+    return x * compute(_dropout_mask, (x,), p=p)
+
+
+def _dropout_mask(x, p):
+    """0 with probability p, else 1/(1 - p), shaped like x, drawn from chainrule's generator."""
     keep = backend.rng().random(x.shape) >= p
-    return x * Tensor._wrap((keep / (1.0 - p)).astype(x.dtype))
+    return (keep / (1.0 - p)).astype(x.dtype)
 
 
 def embedding(indices, weight, padding_idx=None):
@@ -206,15 +224,28 @@ def embedding(indices, weight, padding_idx=None):
         raise DTypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; convert "
                          "them with idx.astype(cr.int64)")
     n = weight.shape[0]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
-        raise IndexError_(f"embedding: index {int(bad)} is out of range for a table of {n} "
+    bad = decide(_out_of_range, idx, n) if idx.size else None
+    if bad is not None:
+        raise IndexError_(f"embedding: index {bad} is out of range for a table of {n} "
                           f"rows (indices must lie in [0, {n})); check the vocabulary size.")
     out = weight[idx]
     if padding_idx is not None:
-        pad = (idx == padding_idx % n)[..., None]
-        out = ops.where(pad, Tensor._wrap(weight.data[padding_idx % n]), out)
+        row = padding_idx % n
+        pad = compute(_is_row, (indices if isinstance(indices, Tensor) else Tensor._wrap(idx),),
+                      row=row)
+        out = ops.where(pad, weight.detach()[row], out)
     return out
+
+
+def _out_of_range(idx, n):
+    """The first index outside [-n, n), or None."""
+    if idx.min() >= -n and idx.max() < n:
+        return None
+    return int(idx[(idx < -n) | (idx >= n)].ravel()[0])
+
+
+def _is_row(idx, row):
+    return (idx == row)[..., None]
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
@@ -244,15 +275,12 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         centered = x - mean
         var = (centered * centered).mean(axes, keepdims=True)
         if running_mean is not None:
-            m = momentum
-            unbiased = var.data.reshape(-1) * (n / (n - 1))
-            running_mean.data[...] = (1 - m) * running_mean.data + m * mean.data.reshape(-1)
-            running_var.data[...] = (1 - m) * running_var.data + m * unbiased
-            running_mean._version += 1
-            running_var._version += 1
+            # Tensor operations (not .data arithmetic), so a compiled step updates them too
+            with no_grad():
+                _update_stat(running_mean, mean, momentum)
+                _update_stat(running_var, var * (n / (n - 1)), momentum)
     else:
-        mean = Tensor._wrap(running_mean.data.reshape(shape).astype(x.dtype, copy=False))
-        var = Tensor._wrap(running_var.data.reshape(shape).astype(x.dtype, copy=False))
+        mean, var = _stat(running_mean, shape, x.dtype), _stat(running_var, shape, x.dtype)
         centered = x - mean
     out = centered / (var + eps).sqrt()
     if weight is not None:
@@ -260,6 +288,17 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if bias is not None:
         out = out + bias.reshape(shape)
     return out
+
+
+def _update_stat(stat, batch, m):
+    """stat <- (1 - m)·stat + m·batch, in place (a running mean or variance)."""
+    stat.copy_((1 - m) * stat + m * batch.detach().reshape(-1))
+
+
+def _stat(stat, shape, dtype):
+    """A running statistic reshaped to broadcast over x, in x's dtype, outside the graph."""
+    s = stat.detach().reshape(shape)
+    return s if s.dtype == dtype else s.astype(dtype)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -324,15 +363,22 @@ def l1_loss(input, target, reduction="mean"):
 
 
 def _check_unit_interval(t, what, op):
-    data = t.data
-    if data.size and not ((data >= 0) & (data <= 1)).all():
-        bad = data[~((data >= 0) & (data <= 1))].ravel()[0]
-        raise DomainError(f"{op}: {what} must lie in [0, 1], found {float(bad)!r}; "
+    bad = decide(_outside_unit, t.data)
+    if bad is not None:
+        raise DomainError(f"{op}: {what} must lie in [0, 1], found {bad!r}; "
                           + ("apply sigmoid to the model's output, or use "
                              "binary_cross_entropy_with_logits on raw scores."
                              if what == "input" else
                              "binary targets are 0/1 labels or probabilities (for class "
                              "labels 0..C-1 use cross_entropy)."))
+
+
+def _outside_unit(data):
+    """The first value outside [0, 1], or None."""
+    inside = (data >= 0) & (data <= 1)
+    if not data.size or inside.all():
+        return None
+    return float(data[~inside].ravel()[0])
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -408,28 +454,47 @@ def _labels_all_valid(t, c, ignore_index):
     µs per loss, bench/NOTES.md); bad labels then raise on the general path."""
     if t.size and not 0 <= ignore_index < c:
         return bool(np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < c)
-    return bool(_check_labels(t, c, ignore_index, "cross_entropy").all())
+    return _bad_label(t, c, ignore_index) is None and bool((t != ignore_index).all())
+
+
+def _bad_label(t, c, ignore_index):
+    """The first label outside [0, c) that is not ignore_index, or None."""
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    return int(t[bad][0]) if bad.any() else None
 
 
 def _check_labels(t, c, ignore_index, op):
-    valid = t != ignore_index
-    bad = valid & ((t < 0) | (t >= c))
-    if bad.any():
-        raise IndexError_(f"{op}: class label {int(t[bad][0])} is out of range for {c} classes "
+    bad = decide(_bad_label, t, c, ignore_index)
+    if bad is not None:
+        raise IndexError_(f"{op}: class label {bad} is out of range for {c} classes "
                           f"(labels must lie in [0, {c}); ignore_index={ignore_index}). Check "
                           "that the last layer has as many outputs as there are classes.")
-    return valid
+
+
+def _label_weights(t, ignore_index, dtype, weight=None):
+    """Each label's weight: 0 where ignored, else 1 (or weight[label])."""
+    valid = t != ignore_index
+    w = valid.astype(dtype)
+    if weight is not None:
+        w = w * weight[np.where(valid, t, 0)]
+    return w
+
+
+def _safe_labels(t, ignore_index):
+    """The labels with ignored ones replaced by 0 (a valid index; their weight is 0)."""
+    return np.where(t != ignore_index, t, 0)
 
 
 def _picked_nll(logp, t, c, weight, ignore_index, op):
-    """Per-sample -w[t]·logp[t] and the per-sample weights w[t] (0 where ignored)."""
-    valid = _check_labels(t, c, ignore_index, op)
-    safe = np.where(valid, t, 0)
-    w = valid.astype(logp.dtype)
-    if weight is not None:
-        w = w * _weight_array(weight, c, logp, op)[safe]
+    """Per-sample -w[t]·logp[t] and the per-sample weights w[t] (0 where ignored), both
+    tensors outside the graph (computed with `compute`, so a compiled step recomputes them)."""
+    _check_labels(t, c, ignore_index, op)
+    labels = Tensor._wrap(t)
+    safe = compute(_safe_labels, (labels,), ignore_index=ignore_index)
+    w = compute(_label_weights, (labels,), ignore_index=ignore_index, dtype=logp.dtype,
+                weight=None if weight is None else _weight_array(weight, c, logp, op))
     picked = logp[np.arange(t.shape[0]), safe]
-    return -picked * Tensor._wrap(w), w
+    return -picked * w, w
 
 
 def _weight_array(weight, c, like, op):
@@ -440,13 +505,15 @@ def _weight_array(weight, c, like, op):
     return w.astype(like.dtype, copy=False)
 
 
-def _finish_labels(per, wsum_array, reduction, shape, op):
+def _finish_labels(per, w, reduction, shape, op):
     if reduction == "none":
         return per.reshape(shape)
     if reduction == "sum":
         return per.sum()
     if reduction == "mean":
-        return per.sum() / float(wsum_array.sum())
+        if per.numel() == 0:     # NOTE: an empty batch's mean is nan (PyTorch), quietly
+            return per.sum() * float("nan")
+        return per.sum() / w.sum()
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
@@ -493,7 +560,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _cross_entropy_probs(input, target, axis, weight, reduction, label_smoothing)
     if plain and input.ndim == 2:
         _, t, c = _class_layout(input, target, "cross_entropy")
-        if _labels_all_valid(t, c, ignore_index):
+        if decide(_labels_all_valid, t, c, ignore_index):   # re-checked by a compiled step
             return fused.softmax_cross_entropy(input, t, reduction)
     logp = ops.log_softmax(input, axis)
     flat, t, c = _class_layout(logp, target, "cross_entropy")
@@ -502,9 +569,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         wc = None if weight is None else Tensor._wrap(_weight_array(weight, c, flat,
                                                                      "cross_entropy"))
         smooth = -(flat if wc is None else flat * wc).sum(1)
-        valid = (t != ignore_index).astype(flat.dtype)
-        per = (1.0 - label_smoothing) * per + (label_smoothing / c) * smooth * \
-            Tensor._wrap(valid)
+        valid = compute(_label_weights, (Tensor._wrap(t),), ignore_index=ignore_index,
+                        dtype=flat.dtype)
+        per = (1.0 - label_smoothing) * per + (label_smoothing / c) * smooth * valid
     shape = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
     return _finish_labels(per, w, reduction, shape, "cross_entropy")
 
@@ -520,7 +587,10 @@ def _cross_entropy_probs(input, target, axis, weight, reduction, label_smoothing
         wshape = (c,) + (1,) * (input.ndim - axis - 1)
         prod = prod * Tensor._wrap(_weight_array(weight, c, input, "cross_entropy")
                                    .reshape(wshape))
-    return _reduce(-prod.sum(axis), reduction, "cross_entropy")
+    loss = -prod.sum(axis)
+    if reduction == "mean" and loss.numel() == 0:
+        return loss.sum() * float("nan")    # NOTE: an empty batch's mean is nan (PyTorch)
+    return _reduce(loss, reduction, "cross_entropy")
 
 
 # conv/pool functions live beside their primitives (ops/conv.py); re-exported here as F.conv2d etc.

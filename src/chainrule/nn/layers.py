@@ -14,7 +14,7 @@ from .parameter import Parameter
 
 def empty_parameter(shape, dtype=None):
     """An uninitialised Parameter of the default (or given) floating dtype."""
-    dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+    dtype = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype, "layer")
     for n in shape:  # sizes come from the user's layer arguments: say plainly what is wrong
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             error = ShapeError if isinstance(n, (int, np.integer)) else DTypeError

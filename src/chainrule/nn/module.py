@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import backend
 from ..errors import CheckpointError
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -245,7 +246,7 @@ class Module:
                              f"device {device!r} is not available")
         if dtype is None:
             return self
-        dtype = np.dtype(dtype)
+        dtype = backend.as_dtype(dtype, f"{type(self).__name__}.to")
         for t in list(self.parameters()) + list(self.buffers()):
             if t.data.dtype.kind == "f" and t.data.dtype != dtype:
                 t.data = t.data.astype(dtype)

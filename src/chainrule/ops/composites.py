@@ -3,12 +3,18 @@ norm, logsumexp, softmax, log_softmax). Their gradients come from the primitives
 the reduction primitives (sum, max, min) are in ops/reductions.py."""
 from .. import backend
 from ..errors import ShapeError
-from ..tensor import Tensor
 from .axes import reduce_axes
 from .reductions import max, sum
-from .registry import as_tensor
+from .registry import as_tensor, compute, decide
 
 np = backend.np
+
+
+def _reduced_count(x, axis):
+    n = 1
+    for a in reduce_axes(axis, x, "norm"):
+        n *= x.shape[a]
+    return n
 
 
 def _count(x, axis):
@@ -34,7 +40,19 @@ def mean(x, axis=None, keepdims=False):
     (2.5, [[0.25, 0.25], [0.25, 0.25]])
     """
     x = as_tensor(x)
+    if x.dtype == backend.float16:
+        return _in_float32(mean, x, axis, keepdims)
     return sum(x, axis, keepdims) * (1.0 / _count(x, axis))
+
+
+def _in_float32(fn, x, *args, **kwargs):
+    """fn(x) computed in float32 and returned in float16.
+
+    NOTE: reductions of float16 accumulate in float32, as in PyTorch: the mean of 1,000 ×
+    100.0 is 100, not the inf of a float16 sum, and squares in var and norm do not overflow.
+    The casts are recorded, so the gradient comes back in float16."""
+    from .elementwise import cast
+    return cast(fn(cast(x, backend.float32), *args, **kwargs), backend.float16)
 
 
 def var(x, axis=None, keepdims=False, correction=1):
@@ -46,6 +64,8 @@ def var(x, axis=None, keepdims=False, correction=1):
     (1.6667, 1.25)
     """
     x = as_tensor(x)
+    if x.dtype == backend.float16:
+        return _in_float32(var, x, axis, keepdims, correction)
     d = x - mean(x, axis, keepdims=True)
     n = _count(x, axis)
     if n - correction <= 0:
@@ -62,6 +82,9 @@ def std(x, axis=None, keepdims=False, correction=1):
     >>> cr.tensor([1.0, 3.0]).std().item()
     1.4142135381698608
     """
+    x = as_tensor(x)
+    if x.dtype == backend.float16:   # the variance may pass 65504 where the std does not
+        return _in_float32(std, x, axis, keepdims, correction)
     return _sqrt_zero_grad_at_zero(var(x, axis, keepdims, correction))
 
 
@@ -70,11 +93,15 @@ def _sqrt_zero_grad_at_zero(v):
 
     NOTE: where v is 0 (a variance of equal values, a norm of zeros) the gradient is 0, as in
     PyTorch, not the nan of √'(0)·0: √ is taken of 1 there and masked by the outer where."""
-    zero = v.data == 0
-    if not zero.any():
+    if not decide(_has_zero, v.data):
         return v.sqrt()
     from .elementwise import where
+    zero = v == 0
     return where(zero, 0.0, where(zero, 1.0, v).sqrt())
+
+
+def _has_zero(a):
+    return bool((a == 0).any())
 
 
 def norm(x, p=2, axis=None, keepdims=False):
@@ -88,6 +115,12 @@ def norm(x, p=2, axis=None, keepdims=False):
     [7.0, 0.0]
     """
     x = as_tensor(x)
+    if x.dtype == backend.float16 and p == 2:
+        return _in_float32(norm, x, p, axis, keepdims)
+    if p == 2 and _reduced_count(x, axis) == 1:
+        # one value per result: |x| exactly (PyTorch), where x·x would underflow below 1e-19
+        # (float32) and overflow above 1e19
+        return sum(x.abs(), axis, keepdims)
     if p == 2:
         return _sqrt_zero_grad_at_zero(sum(x * x, axis, keepdims))
     if p == 1:
@@ -97,13 +130,30 @@ def norm(x, p=2, axis=None, keepdims=False):
     raise ShapeError(f"norm: p={p!r} is not supported; use p=2 (default), 1 or float('inf')")
 
 
-def _stable_shift(x, axis, op):
-    """The max along `axis` as a constant (finite), so exp never overflows."""
-    if x.data.size == 0:
-        raise ShapeError(f"{op}: the tensor of shape {x.shape} is empty, so there is nothing to "
-                         "normalise over; check the slice or batch that produced it.")
-    m = np.max(x.data, axis=axis, keepdims=True)
-    return Tensor._wrap(np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False))
+def _stable_shift(x, axis, op, keep_inf=False):
+    """The max along `axis` as a constant, so exp never overflows: finite (a non-finite max
+    becomes 0), or with keep_inf only -inf becomes 0, so a +inf (or nan) in a softmax row
+    makes the whole row nan, as in PyTorch. Over an empty axis it is 0 (PyTorch: the softmax
+    of no values is empty, their logsumexp -inf)."""
+    return compute(_softmax_max if keep_inf else _finite_max, (x,), axis=axis)
+
+
+def _row_max(x, axis):
+    """The max along `axis` (kept); -inf for an empty row of floats (integers have no -inf
+    and no empty-row answer, so they keep NumPy's own error for that case)."""
+    if x.dtype.kind == "f":
+        return np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    return np.max(x, axis=axis, keepdims=True)
+
+
+def _finite_max(x, axis):
+    m = _row_max(x, axis)
+    return np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+
+
+def _softmax_max(x, axis):
+    m = _row_max(x, axis)
+    return np.where(m == -np.inf, 0, m).astype(x.dtype, copy=False)
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -131,16 +181,19 @@ def softmax(x, axis=-1):
     """
     x = as_tensor(x)
     axis = reduce_axes(axis, x, "softmax")
-    e = (x - _stable_shift(x, axis, "softmax")).exp()
+    e = (x - _stable_shift(x, axis, "softmax", keep_inf=True)).exp()
     return e / sum(e, axis, keepdims=True)
 
 
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along `axis`.
+    """x - logsumexp(x) along `axis`, as (x - m) - ln Σ exp(x - m) for the row maximum m (a
+    +inf or nan in a row makes the row nan, as in PyTorch).
 
     >>> import chainrule as cr
     >>> [round(v, 4) for v in cr.log_softmax(cr.tensor([0.0, 0.0])).tolist()]
     [-0.6931, -0.6931]
     """
     x = as_tensor(x)
-    return x - logsumexp(x, axis, keepdims=True)
+    axes = reduce_axes(axis, x, "log_softmax")
+    s = x - _stable_shift(x, axes, "log_softmax", keep_inf=True)
+    return s - sum(s.exp(), axes, keepdims=True).log()

@@ -97,7 +97,7 @@ IM2COL = Primitive(
     "im2col", _im2col_forward, [_im2col_rule],
     formula="windows(x): every kh×kw patch of x, side by side",
     derivs=["1 per copy (the backward adds each window's gradient back: col2im)"], saves=(),
-    linear=True, hint=GEOMETRY_HINT)
+    linear=True, hint=GEOMETRY_HINT, layer_role="windows")
 COL2IM = Primitive(
     "col2im", _col2im_forward, [_col2im_rule],
     formula="Σ over windows: each patch added back onto its pixels",
@@ -137,7 +137,7 @@ CONV_GEMM = Primitive(
     inputs=("cols", "W", "b"), formula="W @ cols + b, per image",
     derivs=["W (Wᵀ @ g)", "cols (Σ over images of g @ colsᵀ)",
             "1 (g summed over images and pixels)"], saves=("inputs",),
-    hint="cols must be (N, K, L) windows, W (O, K) and b (O,).")
+    layer_role="convolution", hint="cols must be (N, K, L) windows, W (O, K) and b (O,).")
 
 
 def _pair(v, what):
@@ -274,11 +274,22 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     cols = _pool_windows(x, kernel_size, stride, padding, dilation, -np.inf, "max_pool2d")[0]
     n, oh, ow, c, kh, kw = cols.shape
     cols = cols.reshape(n, oh, ow, c, kh * kw)
-    first = np.argmax(cols.data, axis=-1)[..., None]
+    first = _max_index(cols.data)[..., None]
     mask = np.arange(kh * kw) == first
     out = where(mask, cols, 0.0).sum(-1)   # where, not mask·cols: padding holds -inf
     out = out.permute(0, 3, 1, 2)
     return out.squeeze(0) if unbatched else out
+
+
+def _max_index(windows):
+    """Each window's (last axis) first largest entry; NOTE: a nan is the largest, and the
+    last nan of a window keeps the gradient (PyTorch's choice; np.argmax takes the first)."""
+    index = np.argmax(windows, axis=-1)
+    nan = np.isnan(windows)
+    if nan.any():
+        last = windows.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        index = np.where(nan.any(axis=-1), last, index)
+    return index
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):

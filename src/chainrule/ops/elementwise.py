@@ -9,7 +9,7 @@ float dtype in one pass.
 from .. import backend
 from ..errors import ChainruleError, DTypeError, ShapeError
 from ..tensor import Tensor
-from .registry import Primitive, apply, as_tensor, lift_pair, value
+from .registry import Primitive, apply, as_tensor, astype, compute, lift_pair, value
 
 np = backend.np
 
@@ -35,20 +35,20 @@ _ARITH = dict(elementwise=True, hint=BROADCAST_HINT)
 # ---- arithmetic ----
 ADD = Primitive("add", np.add, [_same, _same], inputs="ab", formula="a + b", derivs=["1", "1"],
                 saves=(), linear=True, symbol="+", precedence=1, **_ARITH,
-                grouping="associative", layer_role="bias")
+                grouping="associative", layer_role="bias", algebra="addition")
 SUB = Primitive("sub", np.subtract, [_same, _negated], inputs="ab", formula="a - b",
                 derivs=["1", "-1"], saves=(), linear=True, symbol="−", precedence=1, **_ARITH,
-                grouping="left")
+                grouping="left", algebra="difference")
 MUL = Primitive("mul", np.multiply, [lambda g, y, a, b: g * b, lambda g, y, a, b: g * a],
                 inputs="ab", formula="a · b", derivs=["b", "a"], saves=("inputs",),
-                symbol="×", precedence=2, **_ARITH, grouping="associative")
+                symbol="×", precedence=2, **_ARITH, grouping="associative", algebra="product")
 DIV = Primitive("div", np.true_divide,
                 [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
                 inputs="ab", formula="a / b", derivs=["1/b", "-a/b²"], rounded=True,
                 symbol="÷", precedence=2, domain=("any", "nonzero"), **_ARITH,
-                grouping="left")
+                grouping="left", algebra="quotient", derivs_rounded=(True, True))
 NEG = Primitive("neg", np.negative, [_negated], formula="-x", derivs=["-1"], saves=(),
-                elementwise=True, linear=True, symbol="−x", precedence=3)
+                elementwise=True, linear=True, symbol="−x", precedence=3, algebra="negation")
 
 
 def _pow_base(g, y, a, b):
@@ -71,31 +71,40 @@ def _pow_exponent(g, y, a, b):
     return g * (y * LOG(a))
 
 
+def _looked_up_power(node):
+    """Whether a^b is a table lookup, not exact arithmetic: a fractional or variable b."""
+    b = node.inputs[1]
+    return bool(b.requires_grad or not np.all(b.data == np.round(b.data)))
+
+
 POW = Primitive("pow", np.power, [_pow_base, _pow_exponent], inputs="ab", formula="a^b",
                 derivs=["b·a^(b-1)", "a^b·ln(a)"], symbol="^", precedence=4,
-                domain=("positive", "any"),
+                domain=("positive", "any"), algebra="power",
                 **_ARITH,
+                # n·a^(n-1) is exact arithmetic for an integer constant n; a^b·ln a is a lookup
+                derivs_rounded=lambda node: (_looked_up_power(node), True),
                 # integer powers are exact arithmetic; fractional or variable ones are looked up
-                rounded=lambda node: (node.inputs[1].requires_grad or not np.all(
-                    node.inputs[1].data == np.round(node.inputs[1].data))))
+                rounded=_looked_up_power)
 
 
-def maximum_rule(first, pick):
-    """VJP of maximum/minimum for input 0 (first=True) or 1."""
+def maximum_rule(first, loses):
+    """VJP of maximum/minimum for input 0 (first=True) or 1; `loses(mine, other)` is where
+    this input is not picked (np.less for maximum)."""
     def rule(g, y, a, b):
-        # NOTE: at a tie the gradient is split evenly between the two inputs (PyTorch).
+        # NOTE: at a tie the gradient is split evenly between the two inputs, and where either
+        # is nan both get it (PyTorch: it is withheld only where the other input wins).
         mine, other = (value(a), value(b)) if first else (value(b), value(a))
-        return g * _mask(pick(mine, other) + 0.5 * (mine == other), g)
+        return g * _mask(1.0 - loses(mine, other) - 0.5 * (mine == other), g)
     return rule
 
 
 MAXIMUM = Primitive("maximum", np.maximum,
-                    [maximum_rule(True, np.greater), maximum_rule(False, np.greater)],
+                    [maximum_rule(True, np.less), maximum_rule(False, np.less)],
                     inputs="ab", formula="max(a, b)",
                     derivs=["[a > b] (½ at a tie)", "[b > a] (½ at a tie)"], saves=("inputs",),
                     domain="distinct", **_ARITH)
 MINIMUM = Primitive("minimum", np.minimum,
-                    [maximum_rule(True, np.less), maximum_rule(False, np.less)],
+                    [maximum_rule(True, np.greater), maximum_rule(False, np.greater)],
                     inputs="ab", formula="min(a, b)",
                     derivs=["[a < b] (½ at a tie)", "[b < a] (½ at a tie)"], saves=("inputs",),
                     domain="distinct", **_ARITH)
@@ -103,19 +112,25 @@ MINIMUM = Primitive("minimum", np.minimum,
 # ---- transcendental ----
 _FUNC = dict(elementwise=True, rounded=True)
 EXP = Primitive("exp", np.exp, [lambda g, y, x: g * y], formula="exp(x)", derivs=["exp(x)"],
-                saves=("output",), **_FUNC)
+                saves=("output",), **_FUNC, algebra="exponential")
 LOG = Primitive("log", np.log, [lambda g, y, x: g / x], formula="ln(x)", derivs=["1/x"],
-                saves=("inputs",), domain="positive", **_FUNC)
+                saves=("inputs",), domain="positive", **_FUNC, algebra="logarithm",
+                derivs_rounded=True)
 SQRT = Primitive("sqrt", np.sqrt, [lambda g, y, x: g / (2.0 * y)], formula="√x",
-                 derivs=["1/(2√x)"], saves=("output",), domain="positive", **_FUNC)
+                 derivs=["1/(2√x)"], saves=("output",), domain="positive", **_FUNC,
+                 derivs_rounded=True)
 SIN = Primitive("sin", np.sin, [lambda g, y, x: g * COS(x)], formula="sin(x)",
-                derivs=["cos(x)"], saves=("inputs",), **_FUNC)
+                derivs=["cos(x)"], saves=("inputs",), **_FUNC, derivs_rounded=True)
 COS = Primitive("cos", np.cos, [lambda g, y, x: -g * SIN(x)], formula="cos(x)",
-                derivs=["-sin(x)"], saves=("inputs",), **_FUNC)
+                derivs=["-sin(x)"], saves=("inputs",), **_FUNC, derivs_rounded=True)
 TANH = Primitive("tanh", np.tanh, [lambda g, y, x: g * (1.0 - y * y)], formula="tanh(x)",
                  derivs=["1 - y²"], saves=("output",), **_FUNC, activation="saturating")
-# NOTE: abs'(0) = 0, the sign function's value there (PyTorch).
-ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _mask(np.sign(value(x)), g)],
+def _sign(x):
+    # NOTE: abs'(0) = 0, the sign function's value there, and abs'(nan) = 0 (PyTorch's sgn).
+    return np.where(x == x, np.sign(x), 0)
+
+
+ABS = Primitive("abs", np.abs, [lambda g, y, x: g * _mask(_sign(value(x)), g)],
                 formula="|x|", derivs=["sign(x)"], saves=("inputs",), elementwise=True,
                 domain="nonzero")
 
@@ -129,9 +144,10 @@ def _sigmoid(x):
 SIGMOID = Primitive("sigmoid", _sigmoid, [lambda g, y, x: g * (y * (1.0 - y))],
                     formula="σ(x) = 1/(1 + exp(-x))", derivs=["y(1 - y)"], saves=("output",),
                     symbol="σ", **_FUNC, activation="saturating")
-# NOTE: relu'(0) = 0 (PyTorch: the gradient passes only where the output is positive).
+# NOTE: relu'(0) = 0 (PyTorch: the gradient is stopped only where x <= 0, so it passes at
+# x = nan too).
 RELU = Primitive("relu", lambda x: np.maximum(x, 0),
-                 [lambda g, y, x: g * (value(y) > 0)], formula="max(x, 0)",
+                 [lambda g, y, x: g * ~(value(y) <= 0)], formula="max(x, 0)",
                  derivs=["[x > 0]"], saves=("output",), elementwise=True, domain="nonzero",
                  activation="rectifier")
 
@@ -163,7 +179,7 @@ WHERE = Primitive("where", _where_forward,
                   [lambda g, y, a, b, cond: WHERE(g, 0.0, cond=cond),
                    lambda g, y, a, b, cond: WHERE(0.0, g, cond=cond)],
                   inputs="ab", formula="cond ? a : b", derivs=["[cond]", "[not cond]"],
-                  saves=(), linear=True, **_ARITH)
+                  saves=(), linear=True, **_ARITH, algebra="selection")
 
 
 def _cast_forward(x, dtype):
@@ -273,7 +289,26 @@ def renamed(exc, op):
     return type(exc)(str(exc).replace("tensor:", f"{op}: an operand:", 1))
 
 
-add, sub, mul, _div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
+add, _sub, mul, _div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
+
+
+def _is_bool(v):
+    return v.data.dtype.kind == "b" if isinstance(v, Tensor) else isinstance(v, (bool, np.bool_))
+
+
+def sub(a, b):
+    """a - b. NOTE: a bool operand is refused, as in PyTorch (subtracting masks is almost
+    always a bug: ~mask inverts one).
+
+    >>> import chainrule as cr
+    >>> (cr.tensor([3.0, 5.0]) - 1).tolist()
+    [2.0, 4.0]
+    """
+    if _is_bool(a) or _is_bool(b):
+        raise DTypeError("sub: subtraction with a bool operand is not supported (as in "
+                         "PyTorch); to invert a mask use ~mask, or convert it first with "
+                         ".astype(cr.int64) or .float().")
+    return _sub(a, b)
 
 
 def _integral(v):
@@ -291,8 +326,8 @@ def div(a, b):
     """
     if _integral(a) and _integral(b):
         dtype = backend.get_default_dtype()
-        a, b = (Tensor._wrap(backend.to_array(v.data if isinstance(v, Tensor) else v, dtype))
-                for v in (a, b))
+        a, b = (compute(astype, (v,), dtype=dtype) if isinstance(v, Tensor) else
+                Tensor._wrap(backend.to_array(v, dtype)) for v in (a, b))
     return _div(a, b)
 pow, maximum, minimum = _binary(POW), _binary(MAXIMUM), _binary(MINIMUM)
 neg, exp, log, sqrt = _unary(NEG), _unary(EXP), _unary(LOG), _unary(SQRT)
@@ -314,24 +349,34 @@ def clip(x, min=None, max=None):
 
 def _clip_by_tensors(x, lo, hi):
     """PyTorch's clamp with tensor bounds, min(max(x, lo), hi), composed from `where` so the
-    gradient also reaches the bounds: x gets it where lo ≤ x ≤ hi, lo where x < lo (and
-    lo ≤ hi), hi where the result is hi."""
-    out = x
-    if lo is not None:
-        lo = as_tensor(lo, x)
-        out = where(_bound_mask(np.less, out, lo), lo, out)
-    if hi is not None:
-        hi = as_tensor(hi, x)
-        out = where(_bound_mask(np.greater, out, hi), hi, out)
-    return out
-
-
-def _bound_mask(compare, x, bound):
+    gradient also reaches the bounds, each input where PyTorch's backward sends it: x where
+    lo ≤ x ≤ hi, lo where x < lo < hi, hi where x > hi or hi < lo. NOTE: so at lo = hi below
+    or above x nobody gets it, and where an operand is nan the value is nan (PyTorch)."""
+    lo = None if lo is None else as_tensor(lo, x)
+    hi = None if hi is None else as_tensor(hi, x)
+    xv = x.data
+    lv = -np.inf if lo is None else lo.data
+    hv = np.inf if hi is None else hi.data
     try:
-        return compare(x.data, bound.data)
+        with np.errstate(invalid="ignore"):
+            value = np.minimum(np.maximum(xv, lv), hv)     # nan wherever an operand is
+            taken = (lv <= xv) & (xv <= hv)
+            out = where(taken, x, 0.0)
+            if lo is not None:
+                mask = (xv < lv) & (lv < hv) if hi is not None else xv < lv
+                out = out + where(mask, lo, 0.0)
+                taken = taken | mask
+            if hi is not None:
+                mask = (xv > hv) | (hv < lv)
+                out = out + where(mask, hi, 0.0)
+                taken = taken | mask
     except ValueError as exc:
+        bound = lo if lo is not None else hi
         raise ShapeError(f"clip: a bound of shape {bound.shape} {bound.dtype} beside an input "
                          f"of shape {x.shape} {x.dtype}: {exc}. {BROADCAST_HINT}") from exc
+    # the value where no input is taken (lo = hi), and nan where an operand is nan: constants
+    rest = np.where(taken, 0, value) + np.where(np.isnan(value), np.nan, 0)
+    return out + Tensor._wrap(rest.astype(out.dtype, copy=False)) if rest.any() else out
 
 
 def where(cond, a, b):
@@ -362,17 +407,13 @@ def where(cond, a, b):
 def cast(x, dtype):
     """`x` converted to `dtype`; the gradient is converted back."""
     x = as_tensor(x)
-    try:
-        dtype = np.dtype(dtype)
-    except (TypeError, ValueError) as exc:
-        raise DTypeError(f"cast: {dtype!r} is not a dtype ({exc}); use cr.float32, cr.float64, "
-                         "cr.int64 or another NumPy dtype.") from exc
+    dtype = backend.as_dtype(dtype, "cast")
     if dtype.kind != "f":   # integers and bools have no gradient: the result leaves the graph
-        return Tensor._wrap(x.data.astype(dtype))
+        return compute(astype, (x,), dtype=dtype)
     return apply(CAST, (x,), dtype=dtype)
 
 
 def compare(fn, a, b):
     """A comparison: a bool tensor outside the graph."""
     a, b = lift_pair(a, b)
-    return Tensor._wrap(fn(a.data, b.data))
+    return compute(fn, (a, b))

@@ -53,13 +53,29 @@ def _linear_grad_b(g, y, x, w, b=None):
     return g if g.ndim == 1 else SUM(_flat(g, w.shape[0]), axes=(0,), keepdims=False)
 
 
+# The first-order kernels: the rules above with the primitives' forwards called directly (no
+# dispatch per call, `.T` for the 2-D transpose), the same arrays bit for bit; the backward of
+# every linear layer runs them (eager, and each replay of cr.compile). bench/NOTES.md §"cr.compile".
+def _linear_kernel_x(g, y, x, w, b=None):
+    return MATMUL.forward(g, w)
+
+
+def _linear_kernel_w(g, y, x, w, b=None):
+    return MATMUL.forward(_flat(g, w.shape[0]).T, _flat(x, w.shape[1]))
+
+
+def _linear_kernel_b(g, y, x, w, b=None):
+    return g if g.ndim == 1 else SUM.forward(_flat(g, w.shape[0]), axes=(0,), keepdims=False)
+
+
 LINEAR = Primitive(
     "linear", _linear_forward, [_linear_grad_x, _linear_grad_w, _linear_grad_b],
     inputs=("x", "W", "b"), formula="x @ Wᵀ + b",
     derivs=["W (g @ W)", "x (gᵀ @ x, summed over the batch)", "1 (g summed over the batch)"],
     saves=("inputs",), layer_role="affine", precedence=1, grouping="associative",
     hint="x must end in in_features (x: (..., in)), W must be (out, in) and b (out,); check "
-         "the layer sizes.")
+         "the layer sizes.",
+    first_order_kernel=[_linear_kernel_x, _linear_kernel_w, _linear_kernel_b])
 
 
 def linear(x, weight, bias=None):
@@ -78,11 +94,12 @@ def linear(x, weight, bias=None):
 # ---------------------------------------------------------------- softmax cross-entropy
 
 def _finite_max(x, axis):
-    """The max of array `x` along `axis` (kept), with non-finite maxima replaced by 0: the
-    constant shift that keeps exp from overflowing."""
+    """The max of array `x` along `axis` (kept): the constant shift that keeps exp from
+    overflowing. A max of -inf (a row of -inf only) is replaced by 0; a +inf or nan max is
+    kept, so its row's softmax and loss are nan, as in PyTorch."""
     m = np.maximum.reduce(x, axis=axis, keepdims=True)   # np.max without its wrapper
     if not np.isfinite(m).all():
-        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+        m = np.where(m == -np.inf, 0, m).astype(x.dtype, copy=False)
     return m
 
 
@@ -95,11 +112,16 @@ def _reduce(per, reduction, count):
     if reduction == "none":
         return per
     total = np.add.reduce(per, dtype=per.dtype)
-    return total / per.dtype.type(count) if reduction == "mean" else total
+    return total * _scale(reduction, count, per.dtype) if reduction == "mean" else total
+
+
+def _inverse(count):
+    """1/count for a mean; NOTE: the mean over an empty batch is nan (PyTorch), not an error."""
+    return 1.0 / count if count else float("nan")
 
 
 def _scale(reduction, count, dtype):
-    return dtype.type(1.0 / count) if reduction == "mean" else dtype.type(1.0)
+    return dtype.type(_inverse(count)) if reduction == "mean" else dtype.type(1.0)
 
 
 # The loss's forward keeps its exp(x - max) and row sums for the backward that usually
@@ -172,7 +194,7 @@ def _sce_rule(g, y, x, labels, reduction, saved=None):
 SOFTMAX_XENT = Primitive(
     "softmax_cross_entropy", _sce_forward, [_sce_rule],
     formula="-ln softmax(x)[label], averaged over the batch",
-    derivs=["(softmax(x) - onehot(label)) / m"], saves=("inputs",),
+    derivs=["(softmax(x) - onehot(label)) / m"], saves=("inputs",), loss="cross-entropy",
     hint="x must be (N, C) scores and labels (N,) integers in [0, C).")
 
 
@@ -198,16 +220,21 @@ def _upstream(g, reduction, axis, count):
     """The output gradient broadcast along the class axis and scaled for the mean."""
     if reduction == "none":
         return g.reshape(g.shape[:axis] + (1,) + g.shape[axis:])
-    return g * (1.0 / count) if reduction == "mean" else g
+    return g * _inverse(count) if reduction == "mean" else g
+
+
+def _rows(x, axis):
+    """The number of rows (positions but the class axis) of x: the mean's count."""
+    return value(x).size // x.shape[axis] if x.shape[axis] else 0
 
 
 def _probs_grad_x(g, y, x, t, axis, reduction):
-    gb = _upstream(g, reduction, axis, value(x).size // x.shape[axis])
+    gb = _upstream(g, reduction, axis, _rows(x, axis))
     return (_softmax(x, axis) * SUM(t, axes=(axis,), keepdims=True) - t) * gb
 
 
 def _probs_grad_t(g, y, x, t, axis, reduction):
-    gb = _upstream(g, reduction, axis, value(x).size // x.shape[axis])
+    gb = _upstream(g, reduction, axis, _rows(x, axis))
     return -_log_softmax(x, axis) * gb
 
 
@@ -215,6 +242,7 @@ SOFTMAX_XENT_PROBS = Primitive(
     "softmax_cross_entropy_probs", _probs_forward, [_probs_grad_x, _probs_grad_t],
     inputs=("x", "t"), formula="-Σⱼ tⱼ ln softmax(x)ⱼ, averaged over the batch",
     derivs=["(softmax(x)·Σⱼtⱼ - t) / m", "-ln softmax(x) / m"], saves=("inputs",),
+    loss="soft-cross-entropy",
     hint="x and the target probabilities must have the same shape.")
 
 
@@ -248,16 +276,19 @@ def _pool_index(x, k):
     """For each k×k window (stride k, no padding) of x (N, C, H, W): the flat position in
     H·W of its first largest entry (PyTorch's choice at ties), shaped (N, C, oh, ow)."""
     best, pos = None, None
+    small = np.int16 if k * k <= np.iinfo(np.int16).max else np.int64   # positions 0..k²-1
     for p, view in _window_entries(x, k):
         if best is None:
-            best, pos = view.copy(), np.zeros(view.shape, dtype=np.int16)
+            best, pos = view.copy(), np.zeros(view.shape, dtype=small)
             continue
-        better = view > best            # strictly: the first largest entry keeps the gradient
+        # strictly: the first largest entry keeps the gradient; NOTE: a nan is the largest,
+        # and the last nan of a window keeps it (PyTorch's choice)
+        better = (view > best) | np.isnan(view)
         np.maximum(best, view, out=best)
         np.copyto(pos, p, where=better)
     oh, ow = pos.shape[2:]
     w = x.shape[3]
-    row, col = np.divmod(pos, np.int16(k))
+    row, col = np.divmod(pos, small(k))
     return (np.arange(oh)[:, None] * k + row) * w + (np.arange(ow) * k + col)
 
 

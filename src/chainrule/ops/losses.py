@@ -36,7 +36,7 @@ def _grad_t(g, y, p, t):
 BCE = Primitive("binary_cross_entropy", _bce_forward, [_grad_p, _grad_t], inputs=("p", "t"),
                 formula="-(t·ln p + (1 - t)·ln(1 - p))",
                 derivs=["(p - t) / (p(1 - p))", "ln(1 - p) - ln p"], saves=("inputs",),
-                elementwise=True,
+                elementwise=True, loss="binary-cross-entropy", derivs_rounded=True,
                 hint="p and t must have the same shape, with values in [0, 1].")
 
 

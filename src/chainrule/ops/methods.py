@@ -11,9 +11,10 @@ they shadow a few builtins in this module; nothing here uses those builtins.
 """
 from .. import autograd, backend
 from ..errors import DTypeError, GraphError, ShapeError
-from ..grad_mode import grad_mode
+from ..grad_mode import grad_enabled
 from ..tensor import Tensor
 from . import keywords as _kw
+from . import registry as _registry
 from .elementwise import abs as _abs, add, cast, clip as _clip, compare, cos as _cos, div
 from .elementwise import exp as _exp, log as _log, mul, neg, pow as _pow, relu as _relu
 from .elementwise import sigmoid as _sigmoid, sin as _sin, sqrt as _sqrt, sub, tanh as _tanh
@@ -77,7 +78,7 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False):
 # storage, and are allowed (p -= lr * g works for any float lr). copy_ is an explicit
 # overwrite and converts same-kind dtypes, as PyTorch's does.
 def _inplace(self, update, other, op="in-place update", exact=False):
-    if self.requires_grad and grad_mode.enabled:
+    if self.requires_grad and grad_enabled():
         raise GraphError(
             f"in-place operation on a tensor of shape {self.shape} that requires grad; the "
             "graph needs its old value. Write x = x + y (out of place), or update it "
@@ -98,6 +99,9 @@ def _inplace(self, update, other, op="in-place update", exact=False):
                     "to the tensor's shape and cast to its dtype; convert it with "
                     ".astype(...) or update out of place.") from exc
     self._version += 1
+    if _registry.op_hooks:   # cr.compile records the update to replay it
+        for hook in _registry.op_hooks:
+            hook("inplace", update, (self, other), {"op": op}, self)
     return self
 
 

@@ -31,12 +31,23 @@ def _extremum_rule(g, y, x, axes, keepdims):
 
 # np.add.reduce, not np.sum: the same reduction without np.sum's Python wrapper (measured
 # 2.7 -> 1.1 µs on 16 elements, bench/NOTES.md); results and dtypes are identical.
-SUM = Primitive("sum", lambda x, axes, keepdims: np.add.reduce(x, axis=axes, keepdims=keepdims),
+_HALF = np.dtype(np.float16)
+
+
+def _sum_forward(x, axes, keepdims):
+    if x.dtype is _HALF:
+        # NOTE: float16 accumulates in float32 and the result is float16, as in PyTorch (a
+        # float16 running sum loses every small addend once it is large, and overflows early).
+        return np.add.reduce(x, axis=axes, keepdims=keepdims, dtype=np.float32).astype(_HALF)
+    return np.add.reduce(x, axis=axes, keepdims=keepdims)
+
+
+SUM = Primitive("sum", _sum_forward,
                 [_sum_rule], formula="Σ x", derivs=["1"], saves=(), linear=True, symbol="Σ",
-                hint=AXIS_HINT)
+                hint=AXIS_HINT, algebra="total")
 MAX = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
                 [_extremum_rule], formula="max x", derivs=["[x = max] / #ties"],
-                domain="distinct", hint=AXIS_HINT)
+                domain="distinct", hint=AXIS_HINT, algebra="largest")
 MIN = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
                 [_extremum_rule], formula="min x", derivs=["[x = min] / #ties"],
                 domain="distinct", hint=AXIS_HINT)
@@ -57,7 +68,8 @@ def sum(x, axis=None, keepdims=False):
 def _extremum(prim, x, axis, keepdims):
     x = as_tensor(x)
     axes = reduce_axes(axis, x, prim.name)
-    if x.data.size == 0:
+    if x.data.size == 0 and any(x.shape[a] == 0 for a in axes):   # (over a non-empty axis
+        # of an empty tensor the result is empty, as in PyTorch)
         raise ShapeError(f"{prim.name}: the tensor of shape {x.shape} is empty, so it has no "
                          f"{prim.name}imum; check the slice that produced it.")
     return apply(prim, (x,), axes=axes, keepdims=keepdims)

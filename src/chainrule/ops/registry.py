@@ -40,7 +40,24 @@ the fields, and no module outside `ops/` names a primitive by its string.
     layer_role  its part in a layer z = Wx + b, which `explain` finds in the graph: "product"
                 (a @ b, a 2-D weight on either side), "affine" (x @ Wᵀ + b fused; inputs x, W
                 and an optional b), "transposed" (W.T, read by a product as x @ Wᵀ), "bias"
-                (z + b); None: none
+                (z + b), "convolution" (a convolution's product of windows and kernel:
+                inputs windows, W and an optional b), "windows" (the image cut into the
+                windows a convolution multiplies); None: none
+    algebra     which elementary operation it is, so that `explain` can recognise textbook
+                compounds built of several primitives (a mean squared error, a softmax, a
+                cross-entropy): "addition", "difference", "product", "quotient", "negation",
+                "power", "exponential", "logarithm", "total" (a sum over axes), "largest" (a
+                max over axes), "selection" (cond ? a : b), "indexing" (x[index]); None:
+                none of these
+    loss        for a primitive that is a whole loss, which one, so `explain` writes it in
+                its textbook form: "cross-entropy" (scores and integer labels, the labels in
+                the node's params), "soft-cross-entropy" (scores and target probabilities),
+                "binary-cross-entropy" (probabilities and targets); None: not a loss
+    derivs_rounded  per input (or one for all, or node -> tuple where the operands decide),
+                whether a hand calculation writes the local derivative rounded because it
+                evaluates a function (cos x for sin, 1/x for ln, 1/(2√x)); `explain(round=k)`
+                rounds exactly these in the backward pass too (y(1 - y) of a rounded y is
+                exact arithmetic: not rounded)
     hint        what to tell a user whose inputs the forward rejected
     domain      where the generated tests sample inputs: "any", "nonzero" (away from a kink
                 at 0), "positive" (inside log/√/pow domains), "distinct" (no ties); one for
@@ -54,6 +71,10 @@ Optional, for speed:
     scatter             params -> a basic index (or None), when the first-order gradient is
                         g put at that index of zeros shaped like the input (getitem): the engine
                         then adds g into one buffer for the input
+    block               (params, i) -> a basic index, when input i's gradient is g at that index
+                        (concatenate: its block of the output): the engine takes that slice of g
+                        instead of calling the rule with all k inputs, so k inputs cost O(k),
+                        not O(k²); tests compare it with the rule
 
 Conventions at non-differentiable points follow PyTorch and are written at each rule as NOTE.
 """
@@ -61,7 +82,7 @@ import itertools
 
 from .. import backend
 from ..autograd import FREEZE_EVERY, Node, graph_gc
-from ..grad_mode import grad_mode
+from ..grad_mode import grad_enabled
 from ..errors import ShapeError
 from ..tensor import Tensor
 
@@ -78,17 +99,21 @@ class Primitive:
     __slots__ = ("name", "forward", "vjps", "inputs", "formula", "formula_2d", "derivs",
                  "saves", "elementwise", "linear", "rounded", "symbol", "precedence",
                  "grouping", "activation", "layer_role", "hint", "domain",
-                 "first_order_kernel", "scatter", "variadic")
+                 "first_order_kernel", "scatter", "variadic", "algebra", "loss",
+                 "derivs_rounded", "block")
     # The values `explain` understands in these fields (see the module docstring).
     GROUPINGS = (None, "associative", "left")
     ACTIVATIONS = (None, "saturating", "rectifier")
-    LAYER_ROLES = (None, "product", "affine", "transposed", "bias")
+    LAYER_ROLES = (None, "product", "affine", "transposed", "bias", "convolution", "windows")
+    ALGEBRAS = (None, "addition", "difference", "product", "quotient", "negation", "power",
+                "exponential", "logarithm", "total", "largest", "selection", "indexing")
+    LOSSES = (None, "cross-entropy", "soft-cross-entropy", "binary-cross-entropy")
 
     def __init__(self, name, forward, vjps, formula, derivs, hint="", *, inputs=None,
                  saves=("inputs", "output"), elementwise=False, linear=False, rounded=False,
                  symbol=None, precedence=ATOM, domain="any", first_order_kernel=None,
                  scatter=None, formula_2d=None, grouping=None, activation=None,
-                 layer_role=None):
+                 layer_role=None, algebra=None, loss=None, derivs_rounded=False, block=None):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
@@ -107,10 +132,14 @@ class Primitive:
         self.grouping = grouping
         self.activation = activation
         self.layer_role = layer_role
+        self.algebra = algebra
+        self.loss = loss
+        self.derivs_rounded = derivs_rounded
         self.hint = hint
         self.domain = domain
         self.first_order_kernel = first_order_kernel
         self.scatter = scatter
+        self.block = block
         self._check(n)
         REGISTRY[name] = self
 
@@ -122,7 +151,8 @@ class Primitive:
             raise ValueError(f"primitive {self.name!r}: domain must be one of {DOMAINS}, or a "
                              "tuple of them with one per input")
         for field, allowed in (("grouping", self.GROUPINGS), ("activation", self.ACTIVATIONS),
-                               ("layer_role", self.LAYER_ROLES)):
+                               ("layer_role", self.LAYER_ROLES),
+                               ("algebra", self.ALGEBRAS), ("loss", self.LOSSES)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"primitive {self.name!r}: {field} must be one of {allowed}")
         if n is not None and (len(self.inputs) != n or len(self.derivs) != n):
@@ -143,6 +173,16 @@ class Primitive:
     def rounds(self, node):
         """Whether a hand calculation writes `node`'s value rounded (the `rounded` field)."""
         return self.rounded(node) if callable(self.rounded) else self.rounded
+
+    def rounds_derivative(self, node, i):
+        """Whether a hand calculation writes input i's local derivative at `node` rounded
+        (the `derivs_rounded` field)."""
+        flags = self.derivs_rounded
+        if callable(flags):
+            flags = flags(node)
+        if isinstance(flags, tuple):
+            return bool(flags[i]) if i < len(flags) else False
+        return bool(flags)
 
     def vjp_rule(self, i):
         return self.vjps(i) if self.variadic else self.vjps[i]
@@ -178,6 +218,12 @@ def value(x):
 # Set by detect_anomaly: called with each new node (to remember where it was made).
 node_hooks = []
 
+# Watchers of every operation outside the backward pass (`cr.compile` records through them),
+# called as hook(kind, fn, inputs, params, result) after: "apply" (fn a Primitive), "compute"
+# (fn a plain function, below), "inplace" (methods._inplace: fn(self.data, other) updated
+# result = inputs[0]) and "decide" (below; result the value). An empty list costs one test.
+op_hooks = []
+
 
 def apply(prim, inputs, **params):
     """Run `prim` on the arrays of `inputs` (Tensors); record a Node when a grad is needed."""
@@ -197,15 +243,50 @@ def apply(prim, inputs, **params):
     except (ValueError, IndexError, TypeError) as exc:
         raise _explain_failure(prim, inputs, params, exc) from exc
     result = _wrap(out)
-    if needs and grad_mode.enabled:
+    if needs and grad_enabled():
         result.requires_grad = True
         node = result._node = Node(prim, inputs, params, result.data)
         if not next(_recorded) % FREEZE_EVERY:
-            graph_gc.recorded()
+            graph_gc.recorded(node)
         if node_hooks:
             for hook in node_hooks:
                 hook(node)
+    if op_hooks:
+        for hook in op_hooks:
+            hook("apply", prim, inputs, params, result)
     return result
+
+
+def compute(fn, inputs, **params):
+    """`fn(*arrays of inputs, **params)` as a tensor outside the graph: values that are not
+    differentiated (comparisons, integer casts, argmax, dropout's random mask, a constant shift).
+    Computed here rather than on `.data` so that `cr.compile` sees and replays it.
+
+    >>> import chainrule as cr
+    >>> compute(backend.np.greater, (cr.tensor([1.0, -1.0]), cr.tensor(0.0))).tolist()
+    [True, False]
+    """
+    result = _wrap(fn(*[t.data for t in inputs], **params))
+    if op_hooks:
+        for hook in op_hooks:
+            hook("compute", fn, inputs, params, result)
+    return result
+
+
+def decide(fn, *args, **params):
+    """`fn(*args, **params)`: a Python value read from arrays that picks a code path (labels
+    all valid: the fused loss). `cr.compile` re-evaluates it on every replay and recaptures when
+    it changes, so a path chosen from one batch's values is never replayed for another's.
+
+    >>> import chainrule as cr
+    >>> decide(lambda a: bool((a > 0).all()), cr.tensor([1.0, 2.0]).data)
+    True
+    """
+    value = fn(*args, **params)
+    if op_hooks:
+        for hook in op_hooks:
+            hook("decide", fn, args, params, value)
+    return value
 
 
 def _explain_failure(prim, inputs, params, exc):
@@ -264,7 +345,12 @@ def lift_pair(a, b):
         # NOTE: an integer or bool operand takes the float operand's dtype (PyTorch), so float32
         # stays float32 beside an int tensor (NumPy alone would promote to float64).
         if ka == "f":
-            b = _wrap(b.data.astype(a.data.dtype))
+            b = compute(astype, (b,), dtype=a.data.dtype)
         else:
-            a = _wrap(a.data.astype(b.data.dtype))
+            a = compute(astype, (a,), dtype=b.data.dtype)
     return a, b
+
+
+def astype(x, dtype):
+    """x converted to `dtype` (a new array), for `compute`."""
+    return x.astype(dtype)

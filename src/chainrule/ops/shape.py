@@ -3,6 +3,8 @@
 Their VJPs are the inverse movement: reshape back, transpose back, sum a broadcast back,
 scatter an indexed slice back (adding where an index repeats).
 """
+import itertools
+
 from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -31,18 +33,23 @@ BROADCAST = Primitive(
     hint="Only dimensions of size 1 can be expanded, and new dimensions go on the left.")
 
 
+def _concat_block(params, i):
+    """Input i's block of a concatenation's output: it starts at offsets[i], computed once per
+    node by `concatenate` (summing the earlier sizes here made k pieces cost O(k²))."""
+    offsets = params["offsets"]
+    return (slice(None),) * params["axis"] + (slice(offsets[i], offsets[i + 1]),)
+
+
 def _concat_rule(i):
-    def rule(g, y, *inputs, axis):
-        start = sum(t.shape[axis] for t in inputs[:i])
-        index = [slice(None)] * g.ndim
-        index[axis] = slice(start, start + inputs[i].shape[axis])
-        return g[tuple(index)]
+    def rule(g, y, *inputs, axis, offsets):
+        return g[_concat_block({"axis": axis, "offsets": offsets}, i)]
     return rule
 
 
 CONCATENATE = Primitive(
-    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_rule,
+    "concatenate", lambda *xs, axis, offsets: np.concatenate(xs, axis=axis), _concat_rule,
     formula="concat(x₁, x₂, …)", derivs=["1 (its block)"], saves=(), linear=True,
+    block=_concat_block,
     hint="All inputs must have the same shape except along `axis`.")
 
 
@@ -65,6 +72,7 @@ GETITEM = Primitive(
     "getitem", lambda x, index: x[index],
     [lambda g, y, x, index: SCATTER(g, index=index, shape=x.shape)],
     formula="x[index]", derivs=["1 at the picked entries"], saves=(), linear=True,
+    algebra="indexing",
     hint="Indices must lie within each dimension (negative ones count from the end).",
     # ... and for a basic index (slices, ints: split's pieces), the engine adds g straight
     # into one buffer for the input instead of a full-size array per piece.
@@ -256,7 +264,21 @@ def concatenate(tensors, axis=0):
     tensors = tuple(as_tensor(t) for t in tensors)
     if not tensors:
         raise ShapeError("concatenate: needs at least one tensor")
-    return apply(CONCATENATE, tensors, axis=_one_axis(axis, tensors[0].ndim, "concatenate"))
+    axis = _one_axis(axis, tensors[0].ndim, "concatenate")
+    return apply(CONCATENATE, tensors, axis=axis, offsets=_Offsets(tensors, axis))
+
+
+class _Offsets(tuple):
+    """Where each input's block starts along the axis, and the total at the end (k + 1
+    numbers); printed short, as error messages and explain show params."""
+    __slots__ = ()
+
+    def __new__(cls, tensors, axis):
+        sizes = [t.shape[axis] if t.ndim > axis else 0 for t in tensors]
+        return super().__new__(cls, itertools.accumulate(sizes, initial=0))
+
+    def __repr__(self):
+        return f"<offsets of {len(self) - 1} blocks>"
 
 
 cat = concatenate

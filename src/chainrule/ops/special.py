@@ -23,7 +23,7 @@ def _erf_forward(x):
 
 ERF = Primitive("erf", _erf_forward, [lambda g, y, x: g * (EXP(-(x * x)) * _TWO_OVER_SQRT_PI)],
                 formula="erf(x) = 2/√π ∫₀ˣ exp(-t²) dt", derivs=["2/√π·exp(-x²)"],
-                saves=("inputs",), elementwise=True, rounded=True)
+                saves=("inputs",), elementwise=True, rounded=True, derivs_rounded=True)
 
 
 def erf(x):

@@ -5,6 +5,7 @@ import math
 from .. import backend
 from ..errors import GraphError
 from ..tensor import Tensor
+from .optimizer import write_grad
 
 np = backend.np
 
@@ -44,8 +45,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             "gradient is NaN or inf. Find it with `with cr.detect_anomaly():`, or pass "
             "error_if_nonfinite=False to clip anyway.")
     coef = min(1.0, float(max_norm) / (total + 1e-6))
-    for p in params:  # new arrays: the engine may hand one gradient array to several leaves
-        p.grad = Tensor._wrap(p.grad.data * p.grad.dtype.type(coef))
+    for p in params:  # in place, as PyTorch's g.mul_(coef)
+        write_grad(p, p.grad.data * p.grad.dtype.type(coef))
     return Tensor._wrap(np.asarray(total, dtype=grads[0].dtype))
 
 
@@ -60,4 +61,4 @@ def clip_grad_value_(parameters, clip_value):
     """
     v = float(clip_value)
     for p in _with_grads(parameters):
-        p.grad = Tensor._wrap(np.clip(p.grad.data, -v, v))
+        write_grad(p, np.clip(p.grad.data, -v, v))

@@ -11,6 +11,18 @@ from ..tensor import Tensor
 np = backend.np
 
 
+def write_grad(p, values):
+    """Set p.grad's values (broadcast) in place, as PyTorch's in-place gradient updates do
+    (zero_grad, the clippers): a saved reference to p.grad sees them. A gradient in a graph
+    (from create_graph) or a read-only one is replaced by a new tensor instead."""
+    g = p.grad
+    if g._node is None and not g.requires_grad and g.data.flags.writeable:
+        g.data[...] = values
+        g._version += 1
+    else:
+        p.grad = Tensor._wrap(np.array(np.broadcast_to(values, g.shape), dtype=g.dtype))
+
+
 class _Required:
     def __repr__(self):
         return "<required>"
@@ -73,8 +85,8 @@ class Optimizer:
             for p in group["params"]:
                 if set_to_none or p.grad is None:
                     p.grad = None
-                else:  # a new array: gradient arrays may be shared between leaves
-                    p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                else:   # in place, as PyTorch: a saved reference to p.grad sees the zeros
+                    write_grad(p, 0)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; `closure` re-evaluates the loss."""
