@@ -1,4 +1,4 @@
-"""stack/cat backward against the number of pieces (bench/NOTES.md §10): k tensors of 4
+"""stack/cat backward against the number of pieces (bench/NOTES.md §12): k tensors of 4
 float32 values stacked, summed, backward; chainrule beside PyTorch, interleaved, the best of
 `repeats` per size. Linear means the time per piece stays flat as k grows (it was quadratic:
 16,000 pieces took 37-60 s).

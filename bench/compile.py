@@ -99,7 +99,7 @@ def torch_lm(torch, model):
             return self.head(out.reshape(-1, HIDDEN))
 
     tmodel = LM()
-    state = {k: torch.from_numpy(v.data.copy()) for k, v in model.state_dict().items()}
+    state = {k: torch.from_numpy(v._data.copy()) for k, v in model.state_dict().items()}
     tmodel.load_state_dict(state)
     return tmodel, torch.optim.SGD(tmodel.parameters(), lr=LM_LR)
 
@@ -152,7 +152,7 @@ def mlp_case(size, torch, repeats):
     assert check.stats["replays"] == 2
     assert_close(f"compiled MLP {size} loss", loss, ref_loss)
     for p, q in zip(r2[0].parameters(), r1.params):
-        assert_close(f"compiled MLP {size} params", p.data, q)
+        assert_close(f"compiled MLP {size} params", p._data, q)
     fns = {"numpy": lambda: ref.step(x, y), "chainrule": lambda: step(cx, cy),
            "eager": lambda: mlp.chainrule_step(emodel, eopt, cx, cy)}
     times = time_interleaved(fns, repeats)

@@ -7,14 +7,15 @@ Each round runs, one after the other in fresh processes: one process without
 DistributedDataParallel (the baseline); two processes training independently, without any
 communication (the ceiling this machine allows at the moment: on a shared 2-core machine two
 busy processes rarely both get a whole core); `mpiexec -n 2` with DistributedDataParallel,
-the overlap on; and the same with it off. Per step it reports the time (the mean over the timed steps, after warm-up),
-throughput in samples/s, the scaling efficiency = (2-rank throughput) / (2 × 1-process
-throughput) = t1 / t2 for equal per-rank batches, and the communication time: the time spent
+the overlap on; and the same with it off. Per step it reports the time (the mean over the
+timed steps, after warm-up), throughput in samples/s, the scaling efficiency = (2-rank
+throughput) / (2 × 1-process throughput) = t1 / t2 for equal per-rank batches, and the
+communication time: the time spent
 in the reducer's end-of-backward callback (exposed communication + packing) and, measured
 alone, the all-reduce of the model's flat gradient (669,706 float32, 2.7 MB) and of 8 bytes.
 From those two it estimates, with the ring all-reduce cost model
 T(p) = 2(p-1)·α + 2(p-1)/p · bytes/B, the communication per step at 8 ranks on one machine
-and at 64 ranks over a network (bench/NOTES.md, "Data-parallel training").
+and at 64 ranks over a network (bench/NOTES.md §10).
 """
 import argparse
 import json
@@ -93,7 +94,7 @@ def _worker(args):
         result["reduce_callback_s"] = comm[0] / args.steps
         result["buckets"] = len(ddp.reducer.buckets)
         result["starts"] = ddp.reducer.counts
-        numel = sum(p.data.size for p in model.parameters())
+        numel = sum(p.numel() for p in model.parameters())
         result["allreduce_s"] = _allreduce_time(dist, np.zeros(numel + 6, np.float32), 20)
         result["allreduce_8B_s"] = _allreduce_time(dist, np.zeros(2, np.float32), 200)
         result["grad_bytes"] = numel * 4
@@ -211,9 +212,11 @@ def suite_rows(quick=False):
                      target="≥ 85% scaling efficiency", met=None, note=str(exc)[:200])]
     med = res["medians"]
     two, one, off = med["2 ranks, overlap"], med["one process"], med["2 ranks, no overlap"]
+    ceiling = med["2 processes, no communication"]
     note = (f"1 process {one['step_s'] * 1e3:.1f} ms/step, 2 ranks {two['step_s'] * 1e3:.1f} "
             f"ms/step: efficiency {two['efficiency']:.0%} (overlap off: "
-            f"{off['efficiency']:.0%}); reduce at end of backward "
+            f"{off['efficiency']:.0%}; 2 processes without communication: "
+            f"{ceiling['efficiency']:.0%}); reduce at end of backward "
             f"{two['reduce_callback_s'] * 1e3:.2f} ms/step; all-reduce of the 2.7 MB gradient "
             f"alone {two['allreduce_s'] * 1e3:.2f} ms")
     return [dict(case=case, numpy=None, chainrule=two["step_s"], torch=None,

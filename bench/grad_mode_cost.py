@@ -1,4 +1,4 @@
-"""What a per-thread grad mode costs on the per-op hot path (bench/NOTES.md §9).
+"""What a per-thread grad mode costs on the per-op hot path (bench/NOTES.md §11).
 
 `registry.apply` reads the grad mode once per op that could record. This times `apply` itself
 (a recorded float32 multiply of 16 elements, forward only, and the same op with no input

@@ -343,7 +343,8 @@ def _cast_samples():
     return [
         Sample("clone (same dtype)", (anyval(2, 3),), lambda x: x.clone() * x,
                lambda t, x: x.clone() * x),
-        Sample("double()", (anyval(3),), lambda x: x.double(), lambda t, x: x.double()),
+        Sample("astype(float64)", (anyval(3),), lambda x: x.astype(cr.float64),
+               lambda t, x: x.double()),
         Sample("astype(float64)", (anyval(),), lambda x: x.astype(cr.float64) + 1.0,
                lambda t, x: x.to(t.float64) + 1.0),
     ]

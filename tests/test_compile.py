@@ -113,7 +113,7 @@ def max_diff(a, b):
 
 
 def state_arrays(model, opt):
-    arrays = [t.data for t in model.state_dict().values()]
+    arrays = [t._data for t in model.state_dict().values()]
     for per in opt.state.values():
         arrays += [v for v in per.values() if isinstance(v, np.ndarray)]
     return arrays
@@ -135,7 +135,7 @@ def test_compiled_training_equals_eager(kind, opt_name, dtype):
     assert max_diff(losses_e, losses_c) <= TOL[dtype]
     assert max_diff(state_arrays(m1, o1), state_arrays(m2, o2)) <= TOL[dtype]
     # no traced array left behind in the state (they would slow every later operation)
-    grads = [p.grad.data for p in m2.parameters() if p.grad is not None]
+    grads = [p.grad._data for p in m2.parameters() if p.grad is not None]
     assert all(type(a) is np.ndarray for a in state_arrays(m2, o2) + grads)
     group = o2.param_groups[0]
     assert o1.param_groups[0]["lr"] == group["lr"] < group["initial_lr"] * 0.9 ** 10
@@ -328,7 +328,7 @@ def test_guards_recapture_or_replay_with_the_right_results():
         return out + train(model, opt, step)
 
     def replace_parameter(model, opt, step):
-        model[0].weight = nn.Parameter(model[0].weight.data * 0.5)
+        model[0].weight = nn.Parameter(model[0].weight._data * 0.5)
         return train(model, opt, step)
 
     def change_lr(model, opt, step):
@@ -398,15 +398,15 @@ def _item_inside(x):
 
 
 def _returns_numpy(x):
-    return (x * 2).data * 3
+    return (x * 2)._data * 3
 
 
 def _data_constant(x):
-    return x + cr.tensor(x.data * 2)
+    return x + cr.tensor(x._data * 2)
 
 
 def _numpy_on_data(x):
-    return x * cr.Tensor._wrap(x.data > 0)
+    return x * cr.Tensor._wrap(x._data > 0)
 
 
 def _random_draw(x):
@@ -428,7 +428,7 @@ def test_uncapturable_functions_raise_compile_error(fn, message):
     with pytest.raises(CompileError, match=message) as info:
         f(x)
     assert "fallback=True" in str(info.value)
-    assert type(x.data) is np.ndarray                     # the input got its array back
+    assert type(x._data) is np.ndarray                     # the input got its array back
 
 
 @pytest.mark.parametrize("fn", [_value_branch, _item_inside, _returns_numpy, _data_constant])
@@ -508,7 +508,7 @@ def test_fit_compile_trains_like_fit():
         h = cr.train.fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=3, progress=False,
                          clip_grad_norm=1.0, compile=compiled)
         histories.append(h["loss"])
-        weights.append([p.data.copy() for p in model.parameters()])
+        weights.append([p._data.copy() for p in model.parameters()])
     assert histories[0] == histories[1]
     assert max_diff(weights[0], weights[1]) == 0
 
@@ -528,13 +528,13 @@ def test_numpy_update_of_a_parameters_array_is_refused():
         w.grad = None
         loss = (w * x).sum()
         loss.backward()
-        w.data -= 0.1 * w.grad.data          # NumPy on .data: not a recorded operation
+        w._data -= 0.1 * w.grad._data          # NumPy on .data: not a recorded operation
         return loss
     f = cr.compile(step)
     f(cr.ones(2))
     with pytest.raises(CompileError, match="in-place NumPy update"):
         f(cr.ones(2))
-    assert type(w.data) is np.ndarray
+    assert type(w._data) is np.ndarray
 
 
 def test_an_exception_during_the_capture_leaves_everything_as_it_was():
@@ -553,7 +553,7 @@ def test_an_exception_during_the_capture_leaves_everything_as_it_was():
     f(cr.ones(2))
     with pytest.raises(KeyError):
         f(cr.ones(2))
-    assert type(w.data) is np.ndarray and w.grad is None or type(w.grad.data) is np.ndarray
+    assert type(w._data) is np.ndarray and w.grad is None or type(w.grad._data) is np.ndarray
     assert [f(cr.ones(2)).item() for _ in range(3)] == [3.0] * 3
     assert f.stats["replays"] == 2 and w.grad.tolist() == [1.0, 1.0]
 
@@ -573,10 +573,10 @@ def test_decorator_forms_methods_and_functions_that_return_nothing():
             self.opt.step()
 
     t = Trainer()
-    before = t.model.weight.data.copy()
+    before = t.model.weight._data.copy()
     for _ in range(4):
         assert t.step(cr.ones(2, 3)) is None
-    assert np.allclose(t.model.weight.data, before - 4 * 0.1 * 2.0)
+    assert np.allclose(t.model.weight._data, before - 4 * 0.1 * 2.0)
     assert Trainer.step.stats["replays"] == 2 and Trainer.step.stats["checked"] == 1
 
 

@@ -121,9 +121,9 @@ def test_the_concatenate_block_equals_its_rule():
     y = cr.concatenate(xs, axis=1)
     node = y.grad_fn
     g = np.random.default_rng(0).standard_normal(y.shape)
-    arrays = [t.data for t in node.inputs]
+    arrays = [t.numpy() for t in node.inputs]
     for i in range(len(xs)):
-        want = prim.vjp_rule(i)(g, y.data, *arrays, **node.params)
+        want = prim.vjp_rule(i)(g, y.numpy(), *arrays, **node.params)
         np.testing.assert_array_equal(g[prim.block(node.params, i)], want)
     assert "offsets of 3 blocks" in repr(node.params["offsets"])
 

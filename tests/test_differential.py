@@ -492,7 +492,7 @@ def _cond(a, b):
 
 def _data(x):
     if isinstance(x, cr.Tensor):
-        return x.data
+        return x.numpy()
     if isinstance(x, torch.Tensor):
         return x.detach().numpy()
     return x
@@ -541,34 +541,34 @@ def _full(t, x, r, keep):
 
 
 REDUCTIONS = {
-    "sum": (lambda x, a, k: cr.sum(x, a, k),
+    "sum": (lambda x, a, k: cr.sum(x, axis=a, keepdims=k),
             lambda t, x, a, k: _full(t, x, x.sum(), k) if a is None else x.sum(a, keepdim=k),
             True),
-    "max": (lambda x, a, k: cr.max(x, a, k),
+    "max": (lambda x, a, k: cr.max(x, axis=a, keepdims=k),
             lambda t, x, a, k: _full(t, x, x.amax(), k) if a is None else x.amax(a, keepdim=k),
             True),
-    "min": (lambda x, a, k: cr.min(x, a, k),
+    "min": (lambda x, a, k: cr.min(x, axis=a, keepdims=k),
             lambda t, x, a, k: _full(t, x, x.amin(), k) if a is None else x.amin(a, keepdim=k),
             True),
-    "mean": (lambda x, a, k: cr.mean(x, a, k),
+    "mean": (lambda x, a, k: cr.mean(x, axis=a, keepdims=k),
              lambda t, x, a, k: _full(t, x, x.mean(), k) if a is None else x.mean(a, keepdim=k),
              True),
-    "var": (lambda x, a, k: cr.var(x, a, k),
+    "var": (lambda x, a, k: cr.var(x, axis=a, keepdims=k, correction=1),
             lambda t, x, a, k: _full(t, x, x.var(), k) if a is None else x.var(a, keepdim=k),
             True),
-    "var0": (lambda x, a, k: cr.var(x, a, k, correction=0),
+    "var0": (lambda x, a, k: cr.var(x, axis=a, keepdims=k, correction=0),
              lambda t, x, a, k: _full(t, x, x.var(correction=0), k) if a is None else
              x.var(a, keepdim=k, correction=0), True),
-    "std": (lambda x, a, k: cr.std(x, a, k),
+    "std": (lambda x, a, k: cr.std(x, axis=a, keepdims=k, correction=1),
             lambda t, x, a, k: _full(t, x, x.std(), k) if a is None else x.std(a, keepdim=k),
             True),
-    "norm": (lambda x, a, k: cr.norm(x, 2, a, k),
+    "norm": (lambda x, a, k: cr.norm(x, 2, axis=a, keepdims=k),
              lambda t, x, a, k: t.linalg.vector_norm(x, 2, dim=a, keepdim=k), True),
-    "logsumexp": (lambda x, a, k: cr.logsumexp(x, a, k),
+    "logsumexp": (lambda x, a, k: cr.logsumexp(x, axis=a, keepdims=k),
                   lambda t, x, a, k: t.logsumexp(x, tuple(range(x.ndim)) if a is None else a,
                                                  keepdim=k), True),
-    "softmax": (lambda x, a, k: cr.softmax(x, a), lambda t, x, a, k: x.softmax(a), False),
-    "log_softmax": (lambda x, a, k: cr.log_softmax(x, a),
+    "softmax": (lambda x, a, k: cr.softmax(x, axis=a), lambda t, x, a, k: x.softmax(a), False),
+    "log_softmax": (lambda x, a, k: cr.log_softmax(x, axis=a),
                     lambda t, x, a, k: x.log_softmax(a), False),
 }
 

@@ -125,7 +125,7 @@ def test_buckets_follow_reverse_order_dtype_and_size():
     from chainrule.nn.parallel import MIB, _buckets
     params = [nn.Parameter(cr.zeros(n)) for n in (10, 300_000, 20, 5)]
     b = _buckets(params, 2 * MIB)
-    assert [[p.data.size for p in bk.params] for bk in b] == [[5, 20], [300_000, 10]]
+    assert [[p.numel() for p in bk.params] for bk in b] == [[5, 20], [300_000, 10]]
     one_each = _buckets(params, 1)
     assert [len(bk.params) for bk in one_each] == [1, 1, 1, 1]
     mixed = _buckets([nn.Parameter(cr.zeros(3)), nn.Parameter(cr.zeros(3, dtype=cr.float64))],

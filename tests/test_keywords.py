@@ -38,7 +38,11 @@ def test_max_min_with_dim_return_values_and_indices(name):
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
     kept = getattr(cr, name)(x, dim=0, keepdim=True)
     assert kept.values.shape == (1, 4) and kept.indices.shape == (1, 4)
-    assert getattr(x, name)(1).shape == (3,)          # NumPy style: values only
+    assert getattr(x, name)(axis=1).shape == (3,)     # NumPy style: values only
+    values, indices = getattr(x, name)(1)             # a positional dim is PyTorch's
+    t_values, t_indices = getattr(t, name)(1)
+    np.testing.assert_array_equal(values.numpy(), t_values.detach().numpy())
+    np.testing.assert_array_equal(indices.numpy(), t_indices.numpy())
 
 
 def test_shape_functions_take_dim():

@@ -107,7 +107,8 @@ def _loss_cases():
 
 
 LOSSES = _loss_cases()
-OTHER = {"linear", "dropout", "embedding", "batch_norm", "layer_norm"}   # neither
+OTHER = {"linear", "dropout", "embedding", "batch_norm", "layer_norm",   # neither
+         "one_hot"}
 
 # case name pattern ("*" any text; "@float32" one dtype only) -> why chainrule differs there
 DEVIATIONS = {

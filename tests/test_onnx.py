@@ -242,7 +242,7 @@ class Everything(nn.Module):
         flat = y.flatten(1)
         a, b = cr.split(flat, [flat.shape[1] // 2, flat.shape[1] - flat.shape[1] // 2], axis=1)
         both = cr.concatenate([b, a], axis=1)
-        stats = cr.stack([flat.mean(1), flat.var(1), flat.max(1), flat.min(1)], axis=1)
+        stats = cr.stack([flat.mean(1), flat.var(1), flat.amax(1), flat.amin(1)], axis=1)
         picked = cr.where(both > 0.5, both, both * 0.5)[:, ::3]
         wide = -cr.expand(stats[:, :1], (stats.shape[0], 3)).astype(cr.float64)
         return (F.softmax(both, dim=-1), cr.logsumexp(y, axis=(2, 3)), stats, picked,

@@ -101,13 +101,13 @@ def test_cross_entropy_gradient_from_the_saved_softmax_equals_a_recomputed_one()
     labels = np.array([0, 3, 1, 1, 2])
     loss = fused.softmax_cross_entropy(x, labels)
     saved = loss._node.params["saved"]
-    assert saved["x"] is x.data and saved["labels"] is loss._node.params["labels"]
-    fresh = fused._sce_grad_forward(x.data, loss._node.params["labels"], "mean")   # recomputed
+    assert saved["x"] is x._data and saved["labels"] is loss._node.params["labels"]
+    fresh = fused._sce_grad_forward(x._data, loss._node.params["labels"], "mean")   # recomputed
     other = fused.softmax_cross_entropy(x * 2.0, labels)          # another loss, its own slot
     loss.backward()
     assert saved == {}                   # taken by the backward: the node keeps no softmax
     np.testing.assert_array_equal(x.grad.numpy(), fresh)
-    assert other._node.params["saved"]["x"] is other._node.inputs[0].data
+    assert other._node.params["saved"]["x"] is other._node.inputs[0]._data
 
 
 def test_a_forward_rerun_with_the_same_params_never_hands_its_softmax_to_the_first_node():
@@ -120,9 +120,9 @@ def test_a_forward_rerun_with_the_same_params_never_hands_its_softmax_to_the_fir
     labels = np.array([2, 0, 1])
     loss = fused.softmax_cross_entropy(x, labels, reduction="sum")
     params = loss._node.params
-    want = fused._sce_grad_forward(x.data, labels, "sum")
-    fused.SOFTMAX_XENT.forward(x.data + 5.0 * rng.standard_normal((3, 4)), **params)
-    assert params["saved"]["x"] is not x.data
+    want = fused._sce_grad_forward(x._data, labels, "sum")
+    fused.SOFTMAX_XENT.forward(x._data + 5.0 * rng.standard_normal((3, 4)), **params)
+    assert params["saved"]["x"] is not x._data
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), want)
     replayed = cr.ops.apply(fused.SOFTMAX_XENT, (x,), **params)   # same dict, same logits
@@ -252,7 +252,7 @@ def test_rules_read_only_what_their_entry_saves(item):
     nodes = _nodes_of(sample.fn(*xs), name)
     assert nodes, f"the sample of {name} records no {name} node"
     for node in nodes:
-        arrays = [t.data for t in node.inputs]
+        arrays = [t._data for t in node.inputs]
         y = node.out if "output" in prim.saves else _ShapeOnly(node.out)
         args = arrays if "inputs" in prim.saves else [_ShapeOnly(a) for a in arrays]
         g = np.ones_like(node.out)

@@ -74,8 +74,14 @@ TIES = {
                              [np.array([[1.0, 3.0], [3.0, 3.0]])]),
     "min with ties (full)": (lambda x: x.min(), lambda t, x: x.min(),
                              [np.array([[1.0, 1.0], [3.0, 2.0]])]),
-    "max over axis with ties (amax)": (lambda x: x.max(1), lambda t, x: x.amax(1),
+    "max over axis with ties (amax)": (lambda x: x.amax(1), lambda t, x: x.amax(1),
                                        [np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])]),
+    "max(dim) with ties: the gradient goes to the returned index": (
+        lambda x: x.max(1)[0], lambda t, x: x.max(1)[0],
+        [np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])]),
+    "min(dim, keepdim) with ties": (
+        lambda x: x.min(0, keepdim=True).values, lambda t, x: x.min(0, keepdim=True).values,
+        [np.array([[1.0, 3.0, 3.0], [1.0, 2.0, 3.0]])]),
     "min over axes keepdims with ties (amin)": (
         lambda x: x.min((0, 2), keepdims=True), lambda t, x: x.amin((0, 2), keepdim=True),
         [np.array([[[0.0, 1.0], [2.0, 2.0]], [[0.0, 5.0], [2.0, 3.0]]])]),
@@ -235,7 +241,7 @@ TIE_UNARY = {"relu": (lambda x: x.relu(), lambda t, x: x.relu()),
              "abs": (lambda x: x.abs(), lambda t, x: x.abs()),
              "clip": (lambda x: x.clip(-1.0, 1.0), lambda t, x: x.clamp(-1.0, 1.0)),
              "max": (lambda x: x.max(), lambda t, x: x.max()),
-             "min(axis=0)": (lambda x: x.min(0), lambda t, x: x.amin(0)),
+             "min(axis=0)": (lambda x: x.min(axis=0), lambda t, x: x.amin(0)),
              "max(axis=-1, keepdims)": (lambda x: x.max(-1, keepdims=True),
                                         lambda t, x: x.amax(-1, keepdim=True))}
 

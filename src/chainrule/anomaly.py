@@ -78,7 +78,7 @@ def _check_gradients(node, g, input_grads):
                  f"local derivative {_deriv(node, i)} of "
                  f"{node.prim.formula} is where it broke")
         inputs = node.inputs or ()
-        values = "; ".join(f"input {k}: {_finite_or_bad(t.data)}" for k, t in enumerate(inputs))
+        values = "; ".join(f"input {k}: {_finite_or_bad(t._data)}" for k, t in enumerate(inputs))
         raise AnomalyError(
             f"detect_anomaly: the backward of '{node.prim.name}' produced a non-finite gradient "
             f"for its input {i}: {summarize(value(gi))}.\n"

@@ -8,8 +8,8 @@ before passing it on, so a value used along several paths gets the sum over its 
 Gradients reach `.grad` only on leaves (tensors made by the user) and on tensors that called
 `retain_grad()`.
 """
-import contextlib
 import gc
+import itertools
 import threading
 import weakref
 
@@ -87,7 +87,12 @@ class observe:
 class Node:
     """One recorded primitive application: what its VJP needs, nothing more."""
 
-    __slots__ = ("prim", "inputs", "params", "out", "versions", "retained", "trace", "__weakref__")
+    # versions: each input's version counter when the node was recorded. watched: other values
+    # the rules read that an in-place update could change, as (version counter, version then,
+    # what): the output (what = -1) for a primitive that saves it, non-differentiable tensors
+    # such as class labels or an index (what = their name), set by ops/registry.py.
+    __slots__ = ("prim", "inputs", "params", "out", "versions", "retained", "trace", "watched",
+                 "__weakref__")
 
     def __init__(self, prim, inputs, params, out):
         self.prim = prim
@@ -95,13 +100,14 @@ class Node:
         self.params = params
         self.out = out
         if len(inputs) == 2:
-            self.versions = (inputs[0]._version, inputs[1]._version)
+            self.versions = (inputs[0]._vc[0], inputs[1]._vc[0])
         elif len(inputs) == 1:
-            self.versions = (inputs[0]._version,)
+            self.versions = (inputs[0]._vc[0],)
         else:
-            self.versions = tuple([t._version for t in inputs])
+            self.versions = tuple([t._vc[0] for t in inputs])
         self.retained = None
         self.trace = None
+        self.watched = None
 
     @property
     def name(self):
@@ -117,14 +123,14 @@ class Node:
             args, rules = inputs, prim.vjps
         else:
             y, rules = self.out, prim.kernels
-            args = [t.data for t in inputs]
+            args = [t._data for t in inputs]
         grads = [None] * len(inputs)
         block = prim.block
         for i, t in enumerate(inputs):
             rule = rules(i) if prim.variadic else rules[i]
             if rule is not None and t.requires_grad:
                 gi = rule(g, y, *args, **params) if block is None else g[block(params, i)]
-                x = t.data
+                x = t._data
                 if type(gi) is not np.ndarray or gi.shape != x.shape or gi.dtype != x.dtype:
                     gi = _fit(gi, x)
                 grads[i] = gi
@@ -135,16 +141,33 @@ class Node:
         self.out = None
 
     def check_versions(self):
+        """Raise where an input changed in place since the node recorded it and its rules read
+        the values (the primitive saves its inputs). (An input that an in-place update moved
+        onto a new node was already replaced by the snapshot of what it was: `_repoint`.)"""
+        if "inputs" not in self.prim.saves:
+            return
         for t, v in zip(self.inputs, self.versions):
-            if t._version != v:
-                raise GraphError(
-                    f"{self.prim.name}: an input of shape {t.shape} was modified in place after "
-                    f"the forward pass saved it (version {v} -> {t._version}); its gradient "
-                    "would be wrong. Use an out-of-place operation (x = x + 1, not x += 1), "
-                    "or .clone() the tensor before changing it.")
+            if t._vc[0] != v:
+                raise _modified_error(self, f"an input of shape {t.shape}", v, t._vc[0])
+
+    def check_watched(self):
+        for vc, v, what in self.watched:
+            if vc[0] != v:
+                label = (f"its output (shape {self.out.shape})" if what == -1 else
+                         f"the tensor it was given as {what}")
+                raise _modified_error(self, label, v, vc[0])
 
     def __repr__(self):
         return f"<Node {self.prim.name}>"
+
+
+def _modified_error(node, what, v, now):
+    return GraphError(
+        f"{node.prim.name}: one of the variables needed for gradient computation has been "
+        f"modified by an inplace operation (PyTorch's words): {what} was modified in place "
+        f"after the forward pass saved it (version {v} -> {now}); its gradient would be "
+        "wrong. Use an out-of-place operation (x = x + 1, not x += 1), or .clone() the tensor "
+        "before changing it.")
 
 
 def _fit(g, x):
@@ -198,6 +221,8 @@ def toposort(roots):
             while i < n:
                 t = inputs[i]
                 i += 1
+                if _rebased and t._vc[0] != node.versions[i - 1]:
+                    t = _repoint(node, i - 1)
                 child = t._node
                 if child is not None and t.requires_grad and child not in seen:
                     add(child)
@@ -227,7 +252,7 @@ def _seed_gradients(outputs, grad_outputs, create_graph):
             raise ShapeError(f"backward: gradient has shape {g.shape} but output {i} has shape "
                              f"{t.shape}; they must match.")
         if not create_graph:
-            g = g.data
+            g = g._data
         seeds.append((t, g))
     return seeds
 
@@ -237,17 +262,17 @@ def _seed(t, i, g, create_graph):
     too), so no `.grad` ever aliases the caller's `gradient=`; under create_graph a gradient
     that requires grad stays in the graph (cast by a recorded op if need be)."""
     if g is None:
-        if t.data.size != 1:
+        if t._data.size != 1:
             raise GraphError(
                 f"backward: output {i} has shape {t.shape}, not a scalar; pass gradient= "
                 f"(an array of shape {t.shape}, e.g. ones) or reduce it first, e.g. "
                 "loss.sum().backward() or loss.mean().backward().")
-        return Tensor._wrap(np.ones(t.shape, dtype=t.dtype) if t.data.ndim else
+        return Tensor._wrap(np.ones(t.shape, dtype=t.dtype) if t._data.ndim else
                             np.array(1, dtype=t.dtype))   # 0.3 µs, not np.ones' 1.1
     if isinstance(g, Tensor):
         if create_graph and g.requires_grad:
             return g if g.dtype == t.dtype else g.astype(t.dtype)
-        g = g.data
+        g = g._data
     return Tensor._wrap(np.array(backend.to_array(g), dtype=t.dtype))   # always a copy
 
 
@@ -290,13 +315,19 @@ class _Walk:
         if inputs is None:
             raise _freed_error(node)
         for t, v in zip(inputs, node.versions):
-            if t._version != v:
+            if t._vc[0] != v:
                 node.check_versions()
+                break
+        if node.watched is not None:
+            node.check_watched()
+        if _grad_hooks and id(node) in _grad_hooks:   # Tensor.register_hook on its output
+            g = _call_hooks(node, g, self.create_graph)
         if node in self.wanted:
             self.wanted[node] = g
         if node.retained is not None and self.set_retained:
             _set_grad(node.retained(), g, self.create_graph)
-        if node.prim.scatter is not None and not self.create_graph and self._scatter(node, g):
+        if node.prim.scatter is not None and not self.create_graph and \
+                self._scatter(node, g, inputs[0]):
             input_grads = None           # added straight into the input's summed gradient
         else:
             input_grads = node.vjp(g, self.create_graph)
@@ -308,17 +339,16 @@ class _Walk:
         if not self.retain_graph:
             node.release()
 
-    def _scatter(self, node, g):
+    def _scatter(self, node, g, t):
         """For a primitive whose gradient is g placed at a basic index of zeros (getitem, so
-        split's pieces): add g into that slice of one buffer for the input, not a full-size
+        split's pieces): add g into that slice of one buffer for the input t, not a full-size
         array per piece (bench/NOTES.md). False: not applicable to these params."""
         index = node.prim.scatter(node.params)
         if index is None:
             return False
-        t = node.inputs[0]
         if not t.requires_grad:
             return True
-        x = t.data
+        x = t._data
         key, store = (t, self.leaf_grads) if t._node is None else (t._node, self.node_grads)
         buf = store.get(key)
         if buf is None or key not in self.owned:
@@ -341,8 +371,12 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
     finishers = list(_thread_finishers())
     for t, g in seeds:
         walk.add(t, g)
-    with _walking(create_graph) as claim:
-        walk.run(claim(toposort([t._node for t, _ in seeds if t._node is not None])))
+    with _walking(create_graph) as walking:
+        walk.run(walking.claim(toposort([t._node for t, _ in seeds if t._node is not None])))
+        if _grad_hooks:
+            for t, g in list(walk.leaf_grads.items()):
+                if id(t) in _grad_hooks:
+                    walk.leaf_grads[t] = _call_hooks(t, g, create_graph)
     if capture is not None:
         result = [_as_tensor(wanted.get(t._node) if t._node is not None else
                              walk.leaf_grads.get(t)) for t in capture]
@@ -350,15 +384,165 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
             done([])
         return result
     given = set()
-    with _leaf_lock:     # leaves (a shared model's parameters) may get grads from two threads
+    _leaf_lock.acquire()    # leaves (a shared model's parameters) may get grads from two threads
+    try:
         for t, g in walk.leaf_grads.items():
             if t.requires_grad:
                 _set_grad(t, g, create_graph, given)
+    finally:
+        _leaf_lock.release()
     if finishers:
         leaves = [t for t in walk.leaf_grads if t.requires_grad]
         for done in finishers:
             done(leaves)
     return None
+
+
+# ---- in-place updates of tensors in the graph (ops/inplace.py) ----
+# {id of a tensor an in-place update moved onto a new node: (weak reference to it, [(version
+# from which it plays its new role, weak reference to the snapshot of its old role), ...])}.
+# A node recorded before the update reads the snapshot in its place (the node the tensor had
+# then), so its gradient goes where it went; the engine looks here only when a version differs.
+_rebased = {}
+
+
+def note_rebase(t, snapshot):
+    """Record that `t` now plays a new role in the graph (from its current version on) and
+    that `snapshot` plays the one it had before."""
+    key = id(t)
+    with _leaf_lock:
+        entry = _rebased.get(key)
+        if entry is None or entry[0]() is not t:
+            entry = _rebased[key] = (weakref.ref(t, _forget_rebased(key)), [])
+        entry[1].append((t._vc[0], weakref.ref(snapshot)))
+
+
+def _forget_rebased(key):
+    def forget(ref):
+        entry = _rebased.get(key)
+        if entry is not None and entry[0] is ref:
+            del _rebased[key]
+    return forget
+
+
+def _repoint(node, i):
+    """Input i of `node` changed version since it was recorded; if an in-place update moved it
+    onto a new node, point `node` at the snapshot of its old role (for good: the snapshot
+    lives as long as the node) where its rules do not read the values. Returns the tensor
+    to follow."""
+    t, v = node.inputs[i], node.versions[i]
+    s = _as_recorded(t, v, node)
+    if s is not t and "inputs" not in node.prim.saves:
+        node.inputs = node.inputs[:i] + (s,) + node.inputs[i + 1:]
+        node.versions = node.versions[:i] + (s._vc[0],) + node.versions[i + 1:]
+    return s
+
+
+def _as_recorded(t, v, node):
+    """The tensor that played t's role when `node` recorded it at version v."""
+    entry = _rebased.get(id(t))
+    if entry is None or entry[0]() is not t:
+        return t
+    for since, ref in entry[1]:
+        if v < since:
+            snapshot = ref()
+            if snapshot is None:
+                raise _freed_error(node)
+            return snapshot
+    return t
+
+
+# ---- gradient hooks (Tensor.register_hook) ----
+# {id of a non-leaf tensor's node, or of a leaf tensor: (weak reference to it, [hook, ...])}
+# (by id: a Tensor's == is elementwise); the engine looks here only while a hook is registered. A hook is called with the gradient as a Tensor when it is
+# computed (a non-leaf's before it flows on to the node's inputs and to retain_grad, a leaf's
+# before it is accumulated into .grad or returned by autograd.grad) and may return a
+# replacement of the same shape.
+_grad_hooks = {}
+
+
+class RemovableHandle:
+    """What registering a hook returns: `handle.remove()` unregisters it (also a context
+    manager), as PyTorch's `torch.utils.hooks.RemovableHandle`. `hooks` is the list (or dict,
+    keyed by `key`) the hook was added to."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        hooks, key = self._hooks, self._key
+        if isinstance(hooks, dict):
+            hooks.pop(key, None)
+        elif any(h is key for h in hooks):
+            del hooks[next(i for i, h in enumerate(hooks) if h is key)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def register_hook(t, hook):
+    """Call `hook(grad)` whenever the gradient of tensor `t` is computed (Tensor.register_hook).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> handle = x.register_hook(lambda g: g * 10)
+    >>> (x * 3).sum().backward()
+    >>> x.grad.tolist()
+    [30.0, 30.0]
+    >>> handle.remove()
+    """
+    if not t.requires_grad:
+        raise GraphError("cannot register a hook on a tensor that doesn't require gradient; "
+                         "call requires_grad_() on it first (or register it on a tensor made "
+                         "from one that requires grad)")
+    if not callable(hook):
+        raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+    key = t._node if t._node is not None else t
+    with _leaf_lock:
+        hooks = _hooks_of(key)
+        if hooks is None:
+            hooks = []
+            _grad_hooks[id(key)] = (weakref.ref(key, _forget_hooks(id(key))), hooks)
+        hooks.append(hook)
+    return RemovableHandle(hooks, hook)
+
+
+def _hooks_of(obj):
+    entry = _grad_hooks.get(id(obj))
+    return entry[1] if entry is not None and entry[0]() is obj else None
+
+
+def _forget_hooks(key):
+    def forget(ref):
+        entry = _grad_hooks.get(key)
+        if entry is not None and entry[0] is ref:
+            del _grad_hooks[key]
+    return forget
+
+
+def _call_hooks(key, g, create_graph):
+    """Run the hooks of `key` (a node or leaf) in order on gradient g (an array, or a Tensor
+    under create_graph)."""
+    for hook in list(_hooks_of(key) or ()):
+        arg = g if create_graph else Tensor._wrap(g)
+        new = hook(arg)
+        if new is None:
+            continue
+        if not isinstance(new, Tensor):
+            new = Tensor._wrap(backend.to_array(new))
+        if new.shape != arg.shape:
+            raise GraphError(f"hook {getattr(hook, '__name__', hook)!r} has changed the size of "
+                             f"the gradient: {arg.shape} -> {new.shape}; a hook must return a "
+                             "gradient of the same shape (or None)")
+        if create_graph:
+            g = new if new.dtype == arg.dtype else new.astype(arg.dtype)
+        else:   # a copy: the engine may add into it, and the hook may have returned its own
+            g = np.array(new._data, dtype=arg.dtype)
+    return g
 
 
 # ---- threads ----
@@ -379,70 +563,79 @@ class _Collector:
         self.walkers = 0         # backward passes running now
         self.restore = False     # whether the collector was on when the first one started
 
+    # acquire/release, not `with`: half the cost (nothing between them can raise)
     def pause(self):
-        with self.lock:
-            if not self.walkers:
-                self.restore = gc.isenabled()
-                gc.disable()
-            self.walkers += 1
+        self.lock.acquire()
+        if not self.walkers:
+            self.restore = gc.isenabled()
+            gc.disable()
+        self.walkers += 1
+        self.lock.release()
 
     def resume(self):
-        with self.lock:
-            self.walkers -= 1
-            if not self.walkers and self.restore:
-                gc.enable()
+        self.lock.acquire()
+        self.walkers -= 1
+        if not self.walkers and self.restore:
+            gc.enable()
+        self.lock.release()
 
 
 _collector = _Collector()
-_walks_lock = threading.Lock()
-_walks = {}     # id(order) -> (thread id, nodes in order) for each backward pass running now
+_walks = {}     # number -> (thread id, nodes in order) for each backward pass running now
+_walk_numbers = itertools.count()
 
 
 def _claim(order):
-    """Register this pass's nodes; a GraphError if another thread is walking any of them."""
-    me = threading.get_ident()
-    with _walks_lock:
-        mine = None
-        for ident, other in _walks.values():
-            if ident != me:
-                mine = set(order) if mine is None else mine
-                if not mine.isdisjoint(other):
-                    node = next(n for n in other if n in mine)
-                    raise GraphError(
-                        f"backward: another thread is walking this graph right now (op "
-                        f"'{node.prim.name}' is in both backward passes); one graph cannot be "
-                        "differentiated by two threads at once. Build a separate graph per "
-                        "thread, or let one thread finish (e.g. hold a lock around backward).")
-        _walks[id(order)] = (me, order)
-    return order
+    """Register this pass's nodes (returns its number); a GraphError if an older pass in
+    another thread is walking any of them. Without a lock (one costs ~0.3 µs per pass here):
+    registering and copying the registry are single, GIL-atomic dict operations, and of two
+    overlapping passes the younger one (the higher number) raises, so exactly one walks."""
+    me, key = threading.get_ident(), next(_walk_numbers)
+    _walks[key] = (me, order)
+    if len(_walks) == 1:
+        return key                      # the only pass running (the usual case)
+    mine = None
+    for k, (ident, other) in list(_walks.items()):
+        if k < key and ident != me:
+            mine = set(order) if mine is None else mine
+            if not mine.isdisjoint(other):
+                del _walks[key]
+                node = next(n for n in other if n in mine)
+                raise GraphError(
+                    f"backward: another thread is walking this graph right now (op "
+                    f"'{node.prim.name}' is in both backward passes); one graph cannot be "
+                    "differentiated by two threads at once. Build a separate graph per "
+                    "thread, or let one thread finish (e.g. hold a lock around backward).")
+    return key
 
 
-@contextlib.contextmanager
-def _walking(create_graph):
+class _walking:
     """Grad mode as create_graph asks while the rules run (this thread's), no cyclic-GC pass
     (the graph is acyclic and freed by reference counting as it is walked, so a pass over the
     millions of live graph objects would only cost time: bench/NOTES.md), and the walked nodes
-    claimed for this thread (yields `claim(order)`)."""
-    prev_mode = grad_enabled()
-    claimed = []
+    claimed for this thread (`claim(order)`, once the order is known)."""
+    __slots__ = ("create_graph", "prev_mode", "key")
 
-    def claim(order):
-        order = _claim(order)
-        claimed.append(id(order))
+    def __init__(self, create_graph):
+        self.create_graph, self.key = create_graph, None
+
+    def __enter__(self):
+        self.prev_mode = grad_enabled()
+        _collector.pause()
+        _set_grad_enabled(self.create_graph)
+        return self
+
+    def claim(self, order):
+        self.key = _claim(order)
         return order
 
-    _collector.pause()
-    _set_grad_enabled(create_graph)
-    try:
-        yield claim
-    finally:
-        _set_grad_enabled(prev_mode)
-        if claimed:
-            with _walks_lock:
-                for key in claimed:
-                    del _walks[key]
+    def __exit__(self, *exc):
+        _set_grad_enabled(self.prev_mode)
+        if self.key is not None:
+            del _walks[self.key]
         _collector.resume()
         graph_gc.release()
+        return False
 
 
 def _as_tensor(g):
@@ -461,9 +654,9 @@ def _set_grad(t, g, create_graph, given=None):
         return
     old = t.grad
     if not create_graph:
-        data = g.data if isinstance(g, Tensor) else g
+        data = g._data if isinstance(g, Tensor) else g
         if old is not None and _adds_in_place(old, data):
-            np.add(old.data, data, out=old.data)
+            np.add(old._data, data, out=old._data)
             old._version += 1
             return
         if given is not None:
@@ -474,13 +667,13 @@ def _set_grad(t, g, create_graph, given=None):
             data = data.copy()
         g = Tensor._wrap(data)
     elif old is None:
-        g = g.clone() if g.requires_grad else Tensor._wrap(g.data.copy())
+        g = g.clone() if g.requires_grad else Tensor._wrap(g._data.copy())
     t.grad = g if old is None else old + g
 
 
 def _adds_in_place(old, data):
     """Whether the new gradient array `data` can be added into the tensor `old` (a `.grad`)."""
-    a = old.data
+    a = old._data
     return (old._node is None and not old.requires_grad and type(a) is np.ndarray and
             a.shape == data.shape and a.dtype == data.dtype and a.flags.writeable)
 

@@ -13,7 +13,7 @@ def _as_outputs(out):
 def _float64_leaves(inputs):
     leaves = []
     for x in inputs:
-        data = x.data if isinstance(x, Tensor) else backend.to_array(x)
+        data = x._data if isinstance(x, Tensor) else backend.to_array(x)
         if data.dtype.kind == "f":
             # order="C": a fresh C-ordered copy, so the finite differences' flat view (a
             # reshape) perturbs this leaf itself, not a copy of a transposed input.
@@ -28,8 +28,8 @@ def _analytical(f, xs, wanted):
     outs = [o for o in _as_outputs(f(*xs)) if isinstance(o, Tensor)]
     jac = {i: [] for i in wanted}
     for out in outs:
-        for k in range(out.data.size):
-            seed = np.zeros(out.data.size)
+        for k in range(out._data.size):
+            seed = np.zeros(out._data.size)
             seed[k] = 1.0
             if not out.requires_grad:
                 grads = [None] * len(wanted)
@@ -38,18 +38,18 @@ def _analytical(f, xs, wanted):
                     Tensor._wrap(seed.reshape(out.shape).astype(out.dtype))],
                     retain_graph=True, allow_unused=True)
             for i, g in zip(wanted, grads):
-                jac[i].append(np.zeros(xs[i].data.size) if g is None else
-                              g.data.astype(np.float64).ravel())
-    return {i: np.array(rows).reshape(len(rows), xs[i].data.size) for i, rows in jac.items()}
+                jac[i].append(np.zeros(xs[i]._data.size) if g is None else
+                              g._data.astype(np.float64).ravel())
+    return {i: np.array(rows).reshape(len(rows), xs[i]._data.size) for i, rows in jac.items()}
 
 
 def _numerical(f, xs, wanted, eps):
     def flat_out():  # with the graph on: f may itself take gradients (gradgradcheck)
-        return np.concatenate([np.asarray(o.data, np.float64).ravel()
+        return np.concatenate([np.asarray(o._data, np.float64).ravel()
                                for o in _as_outputs(f(*xs)) if isinstance(o, Tensor)])
     jac = {}
     for i in wanted:
-        x = xs[i].data
+        x = xs[i]._data
         flat = x.reshape(-1)  # a view: x is a fresh float64 array
         cols = []
         for j in range(flat.size):

@@ -43,7 +43,7 @@ def tensor(data, dtype=None, requires_grad=False, name=None, device=None):
     """
     backend.check_device(device, "tensor")
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     return Tensor(np.array(backend.to_array(data, dtype)), requires_grad=requires_grad, name=name)
 
 
@@ -80,7 +80,7 @@ def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     """
     backend.check_device(device, "full")
     if isinstance(fill_value, Tensor):
-        fill_value = fill_value.data
+        fill_value = fill_value._data
     size, fill_value = _shape((size,), "full"), backend.to_array(fill_value)
     if fill_value.ndim:
         raise ShapeError(f"full: fill_value must be a single number, got an array of shape "
@@ -274,7 +274,12 @@ def empty(*size, dtype=None, requires_grad=False, device=None):
 
 
 def empty_like(t, dtype=None, requires_grad=False, device=None):
-    """Zeros shaped like `t` (see `empty`)."""
+    """Zeros shaped like `t` (see `empty`).
+
+    >>> import chainrule as cr
+    >>> cr.empty_like(cr.ones(2)).tolist()
+    [0.0, 0.0]
+    """
     return zeros_like(t, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
@@ -287,8 +292,8 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, requires_gr
     (3,)
     """
     backend.check_device(device, "normal")
-    m = mean.data if isinstance(mean, Tensor) else np.asarray(mean)
-    sd = std.data if isinstance(std, Tensor) else np.asarray(std)
+    m = mean._data if isinstance(mean, Tensor) else np.asarray(mean)
+    sd = std._data if isinstance(std, Tensor) else np.asarray(std)
     if (sd < 0).any():
         raise ShapeError(f"normal: std must be >= 0, got {std!r}"[:200])
     if size is None:
@@ -313,7 +318,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     >>> cr.multinomial(cr.tensor([0.0, 1.0, 0.0]), 2, replacement=True).tolist()
     [1, 1]
     """
-    w = (input.data if isinstance(input, Tensor) else backend.to_array(input)).astype(np.float64)
+    w = (input._data if isinstance(input, Tensor) else backend.to_array(input)).astype(np.float64)
     if w.ndim not in (1, 2) or w.shape[-1] == 0:
         raise ShapeError(f"multinomial: input must be a 1-D or 2-D tensor of weights with at least "
                          f"one category, got shape {w.shape}")

@@ -291,7 +291,7 @@ _MPI_OPS = {ReduceOp.SUM: "SUM", ReduceOp.AVG: "SUM", ReduceOp.PRODUCT: "PROD",
 def _array(tensor, op):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{op}: expected a chainrule Tensor, got {type(tensor).__name__}")
-    return tensor.data
+    return tensor._data
 
 
 def _buffer(arr):
@@ -309,7 +309,7 @@ def _finisher(tensor, arr, buf, extra=None):
             if arr.flags.writeable:
                 arr[...] = buf
             else:
-                tensor.data = buf
+                tensor._data = buf
         tensor._version += 1
     return after
 
@@ -375,7 +375,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
 
     def after():
         for t, row in zip(tensor_list, recv):
-            t.data[...] = row
+            t._data[...] = row
             t._version += 1
     return _run(Work([request], "all_gather", after), async_op)
 
@@ -402,7 +402,7 @@ def _dumps(obj, op):
         if o is None or isinstance(o, (bool, int, float, str)):
             return o
         if isinstance(o, (np.ndarray, np.generic, Tensor)):
-            a = o.data if isinstance(o, Tensor) else np.asarray(o)
+            a = o._data if isinstance(o, Tensor) else np.asarray(o)
             if a.dtype.hasobject:
                 raise DistributedError(f"{op}: cannot send an array of Python objects")
             arrays.append(a if a.flags.c_contiguous else a.copy(order="C"))
@@ -495,19 +495,19 @@ def _flat_broadcast(tensors, src, op):
     g = _require(op)
     by_dtype = {}
     for t in tensors:
-        by_dtype.setdefault(t.data.dtype, []).append(t)
+        by_dtype.setdefault(t._data.dtype, []).append(t)
     for dtype, group in by_dtype.items():
-        flat = np.empty(sum(t.data.size for t in group), dtype=dtype)
+        flat = np.empty(sum(t._data.size for t in group), dtype=dtype)
         if g.rank == src:
-            _pack(flat, [t.data for t in group])
+            _pack(flat, [t._data for t in group])
         _wait([g.comm.Ibcast(flat, root=src)], op)
         if g.rank != src:
             offset = 0
             for t in group:
-                n = t.data.size
-                if not t.data.flags.writeable:
-                    t.data = t.data.copy()
-                t.data[...] = flat[offset:offset + n].reshape(t.data.shape)
+                n = t._data.size
+                if not t._data.flags.writeable:
+                    t._data = t._data.copy()
+                t._data[...] = flat[offset:offset + n].reshape(t._data.shape)
                 t._version += 1
                 offset += n
 

@@ -163,9 +163,10 @@ class CompileError(ChainruleError, RuntimeError):
     """
 
 
-class DeviceError(ChainruleError, RuntimeError):
+class DeviceError(ChainruleError, ValueError, RuntimeError):
     """A device other than the CPU (`cr.device("cuda")`, `x.to("cuda")`): chainrule computes
-    with NumPy on the CPU; GPU support (CuPy) is a planned issue, not there yet.
+    with NumPy on the CPU; GPU support (CuPy) is a planned issue, not there yet. A ValueError
+    (a bad argument) and a RuntimeError (what PyTorch raises for a missing device).
 
     >>> import chainrule as cr
     >>> issubclass(cr.errors.DeviceError, RuntimeError)

@@ -26,6 +26,7 @@ process umask is never changed).
 """
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import time
 
 import numpy as np
 
+from . import backend
 from .errors import CheckpointError
 from .tensor import Tensor
 
@@ -59,7 +61,9 @@ _UNSUPPORTED = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C6
 def save(obj, path, metadata=None):
     """Write `obj` (a state dict or any nest of tensors, arrays and plain values; a Module is
     saved as its `state_dict()`) to `path` atomically. `metadata` is a small JSON-able dict
-    kept in the header (read it back with `load_metadata`).
+    kept in the header (read it back with `load_metadata`). `path` may also be a binary file
+    object (io.BytesIO, an open file), as in PyTorch: the bytes are written to it at its
+    position (atomicity is then the caller's: only a path gets the temp-file-and-rename).
 
     >>> import chainrule as cr, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
@@ -87,7 +91,11 @@ def save(obj, path, metadata=None):
               "sha256": _checksum(arrays), "user": user}
     header["header_sha256"] = _header_checksum(header)
     from safetensors.numpy import save as st_save
-    atomic_write(path, st_save(arrays, metadata=header))
+    data = st_save(arrays, metadata=header)
+    if _is_file_object(path, "write"):
+        path.write(data)
+        return
+    atomic_write(path, data)
 
 
 def atomic_write(path, data):
@@ -218,7 +226,7 @@ def _encode(obj, path, arrays, active, depth):
     """JSON tree for `obj`; arrays are moved into `arrays` under their dotted path. `active`
     holds the ids of the containers being encoded (a cycle is refused), `depth` their count."""
     if isinstance(obj, Tensor):
-        return {"$tensor": _put(arrays, path, obj.data)}
+        return {"$tensor": _put(arrays, path, obj._data)}
     if isinstance(obj, np.ndarray):
         return {"$array": _put(arrays, path, obj)}
     if isinstance(obj, np.generic):
@@ -301,11 +309,15 @@ def _header_checksum(meta):
 
 
 # ----- reading -----
-def load(path):
+def load(path, map_location=None, weights_only=None):
     """Read a file written by `save` and rebuild the saved object (tensors come back as
     Tensors, arrays as arrays). A plain safetensors file (e.g. from PyTorch) loads as a dict of
     Tensors by name (bfloat16 ones as float32). Raises CheckpointError, saying what is wrong,
     for a missing, truncated or corrupted file; never executes code from the file.
+
+    `path` may also be a binary file object (io.BytesIO, an open file), read from its
+    position, as in PyTorch. `map_location` may name the CPU ("cpu", cr.device("cpu")) and
+    `weights_only` is accepted: loading is always weights-only (nothing is unpickled).
 
     >>> import chainrule as cr, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
@@ -313,7 +325,9 @@ def load(path):
     >>> cr.load(path)["w"].tolist()
     [1.0, 2.0]
     """
-    path = _fspath(path, "load")
+    if isinstance(map_location, str) or type(map_location).__name__ == "device":
+        backend.check_device(map_location, "load")
+    path = _source(path, "load")
     meta, arrays = _read(path)
     if not _is_ours(meta, path, "load"):
         return {k: Tensor._wrap(v) for k, v in arrays.items()}
@@ -341,7 +355,7 @@ def load_metadata(path):
     ...     print(cr.io.load_metadata(path))
     {'epoch': 3}
     """
-    path = _fspath(path, "load_metadata")
+    path = _source(path, "load_metadata")
     meta = _read_file(path, header_only=True)[0].get("__metadata__", {})
     if not _is_ours(meta, path, "load_metadata"):
         return {}
@@ -353,6 +367,34 @@ def load_metadata(path):
         raise CheckpointError(f"load_metadata: {path} has a damaged metadata header (not a "
                               "JSON object)")
     return user
+
+
+def _is_file_object(obj, method):
+    return not isinstance(obj, (str, bytes, os.PathLike)) and callable(getattr(obj, method, None))
+
+
+class _InMemory:
+    """The bytes of a file object being loaded; shown in messages as that object."""
+
+    def __init__(self, f):
+        self.content = f.read()
+        if not isinstance(self.content, bytes):
+            raise CheckpointError(f"load: the file object {f!r} returned "
+                                  f"{type(self.content).__name__}, not bytes; open it in binary "
+                                  "mode ('rb')"[:300])
+        name = getattr(f, "name", None)
+        self.label = f"file object {name!r}" if isinstance(name, str) else \
+            f"the {type(f).__name__} object"
+
+    def __str__(self):
+        return self.label
+
+
+def _source(path, what):
+    """A path string, or for a readable file object its bytes (_InMemory)."""
+    if _is_file_object(path, "read"):
+        return _InMemory(path)
+    return _fspath(path, what)
 
 
 def _fspath(path, what):
@@ -398,8 +440,9 @@ def _read_file(path, header_only=False):
     """(header, data bytes) after checking the header's structure and that the file has
     exactly the size the header promises; with header_only the data is not read."""
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        in_memory = isinstance(path, _InMemory)
+        with io.BytesIO(path.content) if in_memory else open(path, "rb") as f:
+            size = len(path.content) if in_memory else os.fstat(f.fileno()).st_size
             head = f.read(8)
             if len(head) < 8:
                 raise CheckpointError(f"load: {path} is truncated: {len(head)} bytes, shorter "

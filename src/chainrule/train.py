@@ -32,8 +32,8 @@ def accuracy(outputs, targets):
     >>> cr.train.accuracy(cr.tensor([[2.0, 1.0], [0.0, 3.0]]), cr.tensor([0, 0]))
     0.5
     """
-    out = outputs.data if isinstance(outputs, Tensor) else np.asarray(outputs)
-    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    out = outputs._data if isinstance(outputs, Tensor) else np.asarray(outputs)
+    t = targets._data if isinstance(targets, Tensor) else np.asarray(targets)
     if out.ndim >= 2 and out.shape[-1] > 1:
         pred = out.argmax(-1)
         if t.shape == out.shape:
@@ -340,7 +340,7 @@ class _Run:
 
     # ----- state and checkpoints -----
     def state(self, copy=False):
-        model = {k: (v.data.copy() if copy else v) for k, v in self.model.state_dict().items()}
+        model = {k: (v._data.copy() if copy else v) for k, v in self.model.state_dict().items()}
         state = {
             "epoch": self.history.epochs,
             "model": model,
@@ -507,7 +507,7 @@ class _Run:
         if improved:
             self.history.best_epoch = epoch
             if self.stopper.restore_best:
-                self.best_weights = {k: v.data.copy()
+                self.best_weights = {k: v._data.copy()
                                      for k, v in self.model.state_dict().items()}
         return improved
 
@@ -547,9 +547,9 @@ def _first_nonfinite(model, loss_fn, x, y):
     """Replay the batch under anomaly mode and name the first op whose output is NaN/inf
     although its inputs were finite, with the user's source line that called it."""
     for name, p in model.named_parameters():
-        if not np.isfinite(p.data).all():
+        if not np.isfinite(p._data).all():
             return f"parameter {name} (shape {p.shape}) already holds NaN/inf"
-    if not np.isfinite(x.data).all() if isinstance(x, Tensor) else False:
+    if not np.isfinite(x._data).all() if isinstance(x, Tensor) else False:
         return "the input batch itself contains NaN/inf"
     from .anomaly import detect_anomaly
     from .autograd import toposort
@@ -560,7 +560,7 @@ def _first_nonfinite(model, loss_fn, x, y):
     for node in reversed(toposort([loss._node])):
         if np.isfinite(node.out).all():
             continue
-        if all(np.isfinite(t.data).all() for t in node.inputs):
+        if all(np.isfinite(t._data).all() for t in node.inputs):
             where = ""
             if node.trace is not None:
                 filename, line, func = node.trace

@@ -18,7 +18,7 @@ def _leaf(x):
     if isinstance(x, Tensor):
         if x.requires_grad:
             return x, True
-        data = x.data
+        data = x._data
     else:
         data = backend.to_array(x)
     if data.dtype.kind != "f":
@@ -64,7 +64,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         aux = None
         if has_aux:
             out, aux = out
-        if not isinstance(out, Tensor) or out.data.size != 1:
+        if not isinstance(out, Tensor) or out._data.size != 1:
             shape = getattr(out, "shape", type(out).__name__)
             raise GraphError(f"grad: f must return a scalar Tensor, got {shape}; reduce it "
                              "(e.g. .sum()) or use cr.jacobian for vector outputs.")
@@ -107,8 +107,8 @@ def jacobian(f, argnums=0):
             out = f(*args, **kwargs)
         inputs = [args[i] for i in nums]
         rows = [[] for _ in inputs]
-        eye = np.eye(max(out.data.size, 1), dtype=out.dtype)
-        for k in range(out.data.size):
+        eye = np.eye(max(out._data.size, 1), dtype=out.dtype)
+        for k in range(out._data.size):
             seed = Tensor._wrap(eye[k].reshape(out.shape))
             gs = _grads_or_zeros(out, inputs, nested, grad_outputs=seed, retain_graph=True)
             for r, g in zip(rows, gs):

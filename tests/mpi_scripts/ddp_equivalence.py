@@ -72,7 +72,7 @@ def backward(model, x, y, case, scale):
 
 
 def params_of(model):
-    return np.concatenate([p.data.reshape(-1) for p in model.parameters()])
+    return np.concatenate([p.numpy().reshape(-1) for p in model.parameters()])
 
 
 def run_ddp(case):
@@ -162,7 +162,7 @@ results["unused"] = dict(
 # ----- BatchNorm buffers: rank 0's are broadcast before every synchronised forward -----
 cr.manual_seed(0)
 bn_net = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2)).double()
-bn_net[1].running_mean.data[...] = RANK + 1.0       # differ before the wrap
+bn_net[1].running_mean.numpy()[...] = RANK + 1.0    # differ before the wrap
 bn = DDP(bn_net)
 after_wrap = bn_net[1].running_mean.numpy().copy()
 opt = optim.SGD(bn.parameters(), lr=0.1)

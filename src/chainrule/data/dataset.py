@@ -39,7 +39,7 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ShapeError("TensorDataset needs at least one tensor")
-        arrays = [t.data if isinstance(t, Tensor) else backend.to_array(t) for t in tensors]
+        arrays = [t._data if isinstance(t, Tensor) else backend.to_array(t) for t in tensors]
         sizes = [a.shape[0] if a.ndim else None for a in arrays]
         if None in sizes or len(set(sizes)) != 1:
             shapes = ", ".join(str(a.shape) for a in arrays)
@@ -89,16 +89,22 @@ def _has_batch(dataset):
         not isinstance(dataset, Subset) or _has_batch(dataset.dataset))
 
 
-def random_split(dataset, lengths, seed=None):
+def random_split(dataset, lengths, generator=None, *, seed=None):
     """Split into non-overlapping Subsets of the given lengths (or fractions summing to 1,
-    remainders going to the first parts, as in PyTorch). `seed=None` draws from chainrule's
+    remainders going to the first parts, as in PyTorch). The order is drawn from `generator`
+    (a cr.Generator, as in PyTorch), or from `seed` (an int), else from chainrule's
     generator, so `cr.manual_seed` fixes the split.
 
     >>> import chainrule as cr
     >>> a, b = cr.data.random_split(cr.data.TensorDataset(cr.zeros(10)), [0.8, 0.2], seed=0)
     >>> len(a), len(b)
     (8, 2)
+    >>> g = cr.Generator().manual_seed(42)
+    >>> [len(s) for s in cr.data.random_split(range(5), [3, 2], generator=g)]
+    [3, 2]
     """
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        generator, seed = None, generator   # random_split(ds, lengths, 0): a seed, as before
     n = len(dataset)
     lengths = list(lengths)
     if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1):
@@ -109,7 +115,9 @@ def random_split(dataset, lengths, seed=None):
     if sum(lengths) != n or any(x < 0 for x in lengths):
         raise ShapeError(f"random_split: lengths {lengths} must be >= 0 and sum to the "
                          f"dataset's length {n} (or be fractions summing to 1)")
-    rng = backend.rng() if seed is None else np.random.default_rng(seed)
+    if generator is not None and seed is not None:
+        raise TypeError("random_split: give generator= or seed=, not both")
+    rng = backend.rng(generator) if seed is None else np.random.default_rng(seed)
     order = rng.permutation(n)
     bounds = np.cumsum([0] + lengths)
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -130,4 +138,4 @@ def train_val_split(dataset, val_fraction=0.2, seed=None):
     if n_val == 0 or n_val == n:
         raise ShapeError(f"train_val_split: {n} samples with val_fraction={val_fraction} leave "
                          "an empty side; use more data or another fraction")
-    return random_split(dataset, [n - n_val, n_val], seed)
+    return random_split(dataset, [n - n_val, n_val], seed=seed)

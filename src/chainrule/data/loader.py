@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend
 from ..errors import CheckpointError, ShapeError
 from ..tensor import Tensor
+from . import worker
 from .dataset import _has_batch
 
 
@@ -26,7 +27,7 @@ def default_collate(samples):
     if isinstance(first, dict):
         return {k: default_collate([s[k] for s in samples]) for k in first}
     if isinstance(first, Tensor):
-        arrays = [s.data for s in samples]
+        arrays = [s._data for s in samples]
     elif isinstance(first, (np.ndarray, numbers.Number, np.generic)):
         arrays = [backend.to_array(s) for s in samples]
     else:
@@ -42,13 +43,19 @@ def default_collate(samples):
 class DataLoader:
     """Iterate over `dataset` in batches.
 
-    shuffle=True draws a new order each epoch from the loader's own generator (`seed` or a
-    seed drawn once from chainrule's generator, so `cr.manual_seed` fixes it); `state_dict()`
+    shuffle=True draws a new order each epoch from the loader's own generator (`generator=`, a
+    cr.Generator as in PyTorch, or `seed`, or a seed drawn once from chainrule's generator, so
+    `cr.manual_seed` fixes it); `state_dict()`
     records that generator and the position inside the epoch, so a resumed run sees the same
     remaining batches. Datasets built from tensors are batched by one fancy index per tensor.
     `sampler=` (e.g. a DistributedSampler) gives the order of indices instead, as in PyTorch
     (not together with shuffle=True); a resumed run continues at the same batch of the order
     the sampler gives that epoch.
+
+    num_workers=k fetches and collates batches in k worker processes (data/worker.py: seeded
+    per worker, batches in order, a worker's exception raised here with its traceback;
+    worker_init_fn, persistent_workers, prefetch_factor, timeout and multiprocessing_context
+    as in PyTorch).
 
     >>> import chainrule as cr
     >>> ds = cr.data.TensorDataset(cr.arange(10.0), cr.arange(10))
@@ -58,7 +65,9 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 seed=None, generator=None, sampler=None):
+                 seed=None, generator=None, sampler=None, num_workers=0, worker_init_fn=None,
+                 persistent_workers=False, prefetch_factor=None, timeout=0,
+                 multiprocessing_context=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ShapeError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if sampler is not None and shuffle:
@@ -76,6 +85,17 @@ class DataLoader:
         self._epoch_start = None  # generator state before the current epoch's order
         self._position = 0        # batches handed out in the current epoch
         self._skip = 0            # batches to skip at the next epoch (after load_state_dict)
+        _check_workers(num_workers, persistent_workers, prefetch_factor, timeout)
+        self.num_workers, self.worker_init_fn = num_workers, worker_init_fn
+        self.persistent_workers, self.timeout = bool(persistent_workers), timeout
+        self.prefetch_factor = prefetch_factor
+        self.multiprocessing_context = multiprocessing_context
+        self._pool = None         # the worker processes kept by persistent_workers=True
+
+    def _rng(self):
+        """The NumPy generator behind `generator` (a cr.Generator is looked up each time, so
+        re-seeding it reseeds the loader, as in PyTorch)."""
+        return backend.rng(self.generator)
 
     def __len__(self):
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
@@ -83,18 +103,41 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        self._epoch_start = self.generator.bit_generator.state
+        self._epoch_start = self._rng().bit_generator.state
         if self.sampler is not None:
             order = np.fromiter(iter(self.sampler), dtype=np.int64)
         else:
-            order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+            order = self._rng().permutation(n) if self.shuffle else np.arange(n)
         skip, self._skip = self._skip, 0
         self._position = skip
-        for b in range(skip, len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            self._position = b + 1
-            yield self._fetch(idx)
+        fetched = self._from_workers(order, skip) if self.num_workers else None
+        try:
+            for b in range(skip, len(self)):
+                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                self._position = b + 1
+                yield self._fetch(idx) if fetched is None else next(fetched)
+        finally:
+            if fetched is not None:
+                fetched.close()     # a loop left early stops the workers too
         self._epoch_start, self._position = None, 0
+
+    def _from_workers(self, order, skip):
+        """The batches from `skip` on, fetched by the worker processes, in order."""
+        pool = self._pool
+        if pool is None:
+            pool = worker.WorkerPool(
+                _Fetcher(self.dataset, self.collate_fn), self.dataset, self.num_workers,
+                worker.base_seed(self._epoch_start), self.worker_init_fn,
+                self.multiprocessing_context, self.prefetch_factor or 2, self.timeout)
+            if self.persistent_workers:
+                self._pool = pool
+        batches = (order[b * self.batch_size:(b + 1) * self.batch_size]
+                   for b in range(skip, len(self)))
+        try:
+            yield from pool.run(batches)
+        finally:
+            if pool is not self._pool:
+                pool.shutdown()
 
     def _fetch(self, idx):
         if self.collate_fn is None and _has_batch(self.dataset):
@@ -107,13 +150,41 @@ class DataLoader:
         epoch, if one is under way) and how many batches of that epoch were handed out."""
         if self._epoch_start is not None and self._position:
             return {"generator": self._epoch_start, "position": self._position}
-        return {"generator": self.generator.bit_generator.state, "position": 0}
+        return {"generator": self._rng().bit_generator.state, "position": 0}
 
     def load_state_dict(self, state):
         try:
-            self.generator.bit_generator.state = state["generator"]
+            self._rng().bit_generator.state = state["generator"]
             self._skip = int(state["position"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"DataLoader.load_state_dict: not a loader state ({exc!r}); "
                                   "expected {'generator': ..., 'position': n}") from None
         self._epoch_start, self._position = None, 0
+
+
+class _Fetcher:
+    """Fetches and collates one batch of indices: what a worker process runs (picklable when
+    the dataset and collate_fn are)."""
+
+    def __init__(self, dataset, collate_fn):
+        self.dataset, self.collate_fn = dataset, collate_fn
+
+    def __call__(self, idx):
+        if self.collate_fn is None and _has_batch(self.dataset):
+            return self.dataset._batch(idx)
+        collate = self.collate_fn or default_collate
+        return collate([self.dataset[int(i)] for i in idx])
+
+
+def _check_workers(num_workers, persistent_workers, prefetch_factor, timeout):
+    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
+        raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
+                         f"disable multiprocessing (got {num_workers!r})")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("persistent_workers option needs num_workers > 0")
+    if prefetch_factor is not None and num_workers == 0:
+        raise ValueError("prefetch_factor option could only be specified in multiprocessing. "
+                         "let num_workers > 0 to enable multiprocessing, otherwise set "
+                         "prefetch_factor to None.")
+    if timeout < 0:
+        raise ValueError("timeout option should be non-negative")

@@ -4,6 +4,7 @@
     chainrule explain --example seed-004 --round 2
     chainrule explain --example seed-003 --format markdown --graph net.svg --highlight W_X
     chainrule explain --example seed-003 --full --format json
+    chainrule explain --example seed-004 --round 2 --html seed-004.html
     chainrule explain --list
     chainrule exercise --example seed-004 --round 2 --hide chain
     chainrule exercise --example seed-004 --round 2 --hide chain --answers
@@ -34,6 +35,9 @@ def _parser():
                    help="also draw the main network's graph (.svg, .png, .pdf or .dot)")
     p.add_argument("--highlight", metavar="NAME",
                    help="parameter whose paths to the loss the graph draws in red")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write the backward-pass explorer: one self-contained HTML page "
+                        "(works offline) that steps through the example's derivations")
     p.add_argument("--verify", action="store_true",
                    help="check every local derivative with a finite difference (✓/✗)")
     p.add_argument("--lr", type=float, default=None,
@@ -62,6 +66,8 @@ def main(argv=None):
             sys.stdout.write(example.render(args.format))
         if args.graph:
             _write_graph(_main(example), args.graph, args.highlight)
+        if args.html:
+            _write_html(example, args.html)
     except ChainruleError as exc:
         print(f"chainrule explain: {exc}", file=sys.stderr)
         return 1
@@ -75,6 +81,19 @@ def _main(example):
         raise ChainruleError(f"the example {example.name!r} has no derivation of its own to "
                              "draw, export or turn into a worksheet")
     return found[0]
+
+
+def _write_html(example, path):
+    """The explorer page of every derivation of the example (a menu picks one)."""
+    from . import explorer
+    parts = [(heading, part) for heading, part in example.parts if hasattr(part, "blocks")]
+    if not parts:
+        _main(example)                      # says why there is nothing to show
+    text = explorer.page(parts, title=f"{example.name}: {example.title}")
+    explorer.write(path, text)
+    print(f"\nexplorer page written to {path} ({len(text.encode()) // 1024} KiB)",
+          file=sys.stderr)
+    return path
 
 
 def _write_graph(rep, path, highlight):

@@ -83,8 +83,8 @@ def _check_args(loss, round, digits):
 
 class Explanation:
     """A recorded backward pass. `str()` is the text derivation; `.markdown()`, `.latex()`,
-    `.graph()`, `.step(lr)`, `.flow()`, `.exercise()` and `.to_dict()` give the other views.
-    In Jupyter it displays itself.
+    `.graph()`, `.html()` (the interactive explorer), `.step(lr)`, `.flow()`, `.exercise()`
+    and `.to_dict()` give the other views. In Jupyter it displays itself as the explorer.
 
     >>> import chainrule as cr
     >>> w = cr.tensor(0.3, dtype=cr.float64, requires_grad=True, name="w")
@@ -209,6 +209,24 @@ class Explanation:
         from .graph import Graph
         return Graph(self, highlight)
 
+    def html(self, path=None):
+        """The backward-pass explorer: one self-contained HTML page (no network request of
+        any kind; KaTeX and its fonts inlined) that draws the graph, steps through the
+        forward pass and the backward pass edge by edge in the engine's order, and shows
+        each parameter's chain-rule product, the update, the layer view and worksheets
+        (docs/explorer.md). Returns the page's text, or writes it to `path` and returns
+        the path.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor(0.5, dtype=cr.float64, requires_grad=True, name="w")
+        >>> page = cr.explain((w * 3.0) ** 2).html()
+        >>> page.startswith("<!DOCTYPE html>"), len(page) < 2_000_000
+        (True, True)
+        """
+        from . import explorer
+        text = explorer.page([(None, self)])
+        return text if path is None else explorer.write(path, text)
+
     def exercise(self, hide="chain", sig=3):
         """A worksheet: the derivation with numbered blanks where the hidden quantities' numbers
         were. `hide`: 'forward', 'local', 'chain', 'update', 'all', or a list of quantity
@@ -267,7 +285,8 @@ class Explanation:
         return self.markdown()
 
     def _repr_html_(self):
-        return render.html_page(self.blocks())
+        from .explorer import notebook_html
+        return notebook_html(self)
 
 
 def _plain(a):

@@ -41,7 +41,7 @@ class Value:
         self.node = node
         self.name = tensor.name if tensor is not None else None
         self.user_named = self.name is not None
-        self.value = np.array(tensor.data if tensor is not None else node.out, copy=True)
+        self.value = np.array(tensor._data if tensor is not None else node.out, copy=True)
         self.grad = None        # ∂L/∂value, as observed (None: the gradient does not reach it)
         self.index = index
         self.step = None        # the Step that produced it (None for leaves)
@@ -160,7 +160,7 @@ def build(root, traces=None):
 def shown(t):
     """Whether a derivation names this input (an unnamed constant such as the 2 of x**2 is
     written as a number, and nobody asks for the derivative with respect to it)."""
-    return t._node is not None or t.requires_grad or t.name is not None or t.data.size > 1
+    return t._node is not None or t.requires_grad or t.name is not None or t._data.size > 1
 
 
 def local_derivative(step, i, prim=None):
@@ -171,14 +171,14 @@ def local_derivative(step, i, prim=None):
     if rule is None or node.inputs is None:
         return None
     x = node.inputs[i]
-    if x.data.dtype.kind != "f" or not shown(x):
+    if x._data.dtype.kind != "f" or not shown(x):
         return None
-    simple = step.elementwise or (node.out.size == 1 and x.data.size == 1)
+    simple = step.elementwise or (node.out.size == 1 and x._data.size == 1)
     if not simple:
         return None
     with np.errstate(all="ignore"):   # the rule on arrays: the engine's first-order path
         d = np.asarray(rule(np.ones_like(node.out), node.out,
-                            *[t.data for t in node.inputs], **node.params))
+                            *[t._data for t in node.inputs], **node.params))
     if d.size == node.out.size:
         return np.array(d.reshape(node.out.shape), copy=True)
     return np.array(np.broadcast_to(d, node.out.shape), copy=True)
@@ -285,9 +285,9 @@ def replay_rounded(root, decimals):
             ins = tuple(new.get(id(t), t) for t in node.inputs)
             prim = textbook_primitive(node.prim, node, decimals)
             out = apply(prim, ins, **node.params)
-            if node.prim.rounds(node) and out.data.dtype.kind == "f":
-                unrounded[id(out)] = np.array(out.data, copy=True)
-                np.round(out.data, decimals, out=out.data)
+            if node.prim.rounds(node) and out._data.dtype.kind == "f":
+                unrounded[id(out)] = np.array(out._data, copy=True)
+                np.round(out._data, decimals, out=out._data)
             old = outputs[node]
             out.name = old.name
             if getattr(node, "trace", None) is not None:

@@ -134,12 +134,12 @@ def sgd_step(d, lr, iteration=0):
             if v.grad is None:
                 continue
             t = v.tensor
-            old = np.array(t.data, dtype=np.float64, copy=True)
+            old = np.array(t._data, dtype=np.float64, copy=True)
             g = d.gvalue(v.grad)
             new = old - lr * g
-            np.copyto(t.data, new.astype(t.data.dtype), casting="same_kind")
+            np.copyto(t._data, new.astype(t._data.dtype), casting="same_kind")
             t._version += 1
-            pu = ParamUpdate(v, "sgd", old, g, np.array(t.data, np.float64))
+            pu = ParamUpdate(v, "sgd", old, g, np.array(t._data, np.float64))
             pu.equations.append(_plain_line(d, pu, lr, iteration))
             pu.ok = True
             params.append(pu)
@@ -175,7 +175,7 @@ def optimizer_step(d, optimizer, iteration=0):
     from ..optim import SGD, Adam, RMSprop
     params = d.rec.params()
     before_q = set(d.quantities)
-    olds = [np.array(v.tensor.data, dtype=np.float64, copy=True) for v in params]
+    olds = [np.array(v.tensor._data, dtype=np.float64, copy=True) for v in params]
     befores = [_state(optimizer, v.tensor) for v in params]
     optimizer.step()
     group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
@@ -184,9 +184,9 @@ def optimizer_step(d, optimizer, iteration=0):
         group = group_of.get(id(v.tensor))
         if v.grad is None or group is None or v.tensor.grad is None:
             continue
-        new = np.array(v.tensor.data, np.float64)
+        new = np.array(v.tensor._data, np.float64)
         after = _state(optimizer, v.tensor)
-        grad = np.asarray(v.tensor.grad.data, np.float64)
+        grad = np.asarray(v.tensor.grad._data, np.float64)
         if isinstance(optimizer, SGD):
             pu = _sgd(d, v, old, grad, new, before, after, group, iteration)
         elif isinstance(optimizer, Adam):

@@ -14,7 +14,7 @@ from .activation import (GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softm
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .layers import Dropout, Embedding, Flatten, Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
-from .module import Module, ModuleList, Sequential
+from .module import Module, ModuleDict, ModuleList, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .parameter import Parameter
 from .rnn import LSTM, RNN

@@ -13,7 +13,7 @@ from ..ops import fused
 from ..ops.conv import float_input  # lives in ops: conv2d and the pools check their input too
 from ..errors import DTypeError, DomainError, IndexError_, ShapeError
 from ..grad_mode import no_grad
-from ..ops.registry import compute, decide
+from ..ops.registry import compute, decide, guard
 from ..tensor import Tensor
 from ..ops.losses import bce
 from ..ops.special import erf
@@ -145,24 +145,69 @@ def silu(x):
     return x * ops.sigmoid(x)
 
 
-def softmax(x, dim=-1):
-    """exp(x) / Σ exp(x) along `dim`, stable for large logits.
+def _softmax_axis(dim, axis, dtype, x, op):
+    """The one axis of a softmax (dim= or NumPy's axis=), and x in `dtype` if given."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: give dim= or axis=, not both")
+        dim = axis
+    if dtype is not None:
+        x = ops.cast(x, backend.as_dtype(dtype, op))
+    return (-1 if dim is None else dim), float_input(x, op)
+
+
+def softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """exp(x) / Σ exp(x) along `dim` (or `axis`; the last one by default), stable for large
+    logits; `dtype` converts x first, as in PyTorch.
 
     >>> import chainrule as cr
     >>> softmax(cr.tensor([0.0, 0.0])).tolist()
     [0.5, 0.5]
     """
-    return ops.softmax(float_input(x, "softmax"), dim)
+    dim, x = _softmax_axis(dim, axis, dtype, x, "softmax")
+    return ops.softmax(x, dim)
 
 
-def log_softmax(x, dim=-1):
-    """x - logsumexp(x) along `dim` (stable).
+def log_softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """x - logsumexp(x) along `dim` (or `axis`; the last one by default), stable.
 
     >>> import chainrule as cr
     >>> log_softmax(cr.tensor([1e4, 0.0])).tolist()
     [0.0, -10000.0]
+    >>> log_softmax(cr.tensor([[0.0, 0.0]]), axis=1).tolist()
+    [[-0.6931471824645996, -0.6931471824645996]]
     """
-    return ops.log_softmax(float_input(x, "log_softmax"), dim)
+    dim, x = _softmax_axis(dim, axis, dtype, x, "log_softmax")
+    return ops.log_softmax(x, dim)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Class indices (an integer tensor) as one-hot rows: int64 of shape tensor.shape +
+    (num_classes,); num_classes=-1 takes the largest index + 1, as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> one_hot(cr.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    t = ops.as_tensor(tensor)
+    if t.dtype.kind not in "iu":
+        raise DTypeError(f"one_hot: expects an integer tensor of class indices, got {t.dtype}; "
+                         "convert it with .long()")
+    labels = t._data
+    if labels.size and labels.min() < 0:
+        raise IndexError_(f"one_hot: class values must be non-negative, got {int(labels.min())}")
+    if num_classes == -1:
+        if not labels.size:
+            raise ShapeError("one_hot: cannot infer num_classes from an empty tensor; pass it")
+        num_classes = int(labels.max()) + 1
+    elif labels.size and labels.max() >= num_classes:
+        raise IndexError_(f"one_hot: class value {int(labels.max())} is not below "
+                          f"num_classes={num_classes}")
+    return compute(_one_hot, (t,), n=int(num_classes))
+
+
+def _one_hot(labels, n):
+    return (labels[..., None] == np.arange(n)).astype(np.int64)
 
 
 # ---------------------------------------------------------------- layers
@@ -219,7 +264,7 @@ def embedding(indices, weight, padding_idx=None):
     >>> out.shape, table.grad.tolist()
     ((1, 3, 2), [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
     """
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; convert "
                          "them with idx.astype(cr.int64)")
@@ -228,7 +273,7 @@ def embedding(indices, weight, padding_idx=None):
     if bad is not None:
         raise IndexError_(f"embedding: index {bad} is out of range for a table of {n} "
                           f"rows (indices must lie in [0, {n})); check the vocabulary size.")
-    out = weight[idx]
+    out = guard(weight[idx], indices=indices)
     if padding_idx is not None:
         row = padding_idx % n
         pad = compute(_is_row, (indices if isinstance(indices, Tensor) else Tensor._wrap(idx),),
@@ -266,7 +311,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
-        n = x.data.size // x.shape[1]
+        n = x._data.size // x.shape[1]
         if n <= 1:
             raise ShapeError(f"batch_norm: training needs more than one value per channel, got "
                              f"input of shape {tuple(x.shape)}; use a batch larger than 1 or "
@@ -363,7 +408,7 @@ def l1_loss(input, target, reduction="mean"):
 
 
 def _check_unit_interval(t, what, op):
-    bad = decide(_outside_unit, t.data)
+    bad = decide(_outside_unit, t._data)
     if bad is not None:
         raise DomainError(f"{op}: {what} must lie in [0, 1], found {bad!r}; "
                           + ("apply sigmoid to the model's output, or use "
@@ -424,7 +469,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 def _class_layout(input, target, op):
     """Flatten (N, C, d1, ...) scores to (M, C) and integer labels to (M,)."""
-    t = target.data if isinstance(target, Tensor) else backend.to_array(target)
+    t = target._data if isinstance(target, Tensor) else backend.to_array(target)
     if t.dtype.kind not in "iu":
         raise DTypeError(
             f"{op}: class-label targets must be integers, got dtype {t.dtype} with shape "
@@ -498,7 +543,7 @@ def _picked_nll(logp, t, c, weight, ignore_index, op):
 
 
 def _weight_array(weight, c, like, op):
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (c,):
         raise ShapeError(f"{op}: weight must have one entry per class, shape ({c},), got "
                          f"{tuple(w.shape)}")
@@ -552,7 +597,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got "
                          f"{label_smoothing}")
     axis = 0 if input.ndim == 1 else 1
-    tdata = target.data if isinstance(target, Tensor) else backend.to_array(target)
+    tdata = target._data if isinstance(target, Tensor) else backend.to_array(target)
     plain = weight is None and label_smoothing == 0 and reduction in ("mean", "sum", "none")
     if tdata.dtype.kind == "f" and tuple(tdata.shape) == tuple(input.shape):
         if plain:   # one fused primitive: measured faster (bench/NOTES.md)
@@ -561,7 +606,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if plain and input.ndim == 2:
         _, t, c = _class_layout(input, target, "cross_entropy")
         if decide(_labels_all_valid, t, c, ignore_index):   # re-checked by a compiled step
-            return fused.softmax_cross_entropy(input, t, reduction)
+            return guard(fused.softmax_cross_entropy(input, t, reduction), target=target)
     logp = ops.log_softmax(input, axis)
     flat, t, c = _class_layout(logp, target, "cross_entropy")
     per, w = _picked_nll(flat, t, c, weight, ignore_index, "cross_entropy")

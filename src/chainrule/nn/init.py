@@ -1,6 +1,6 @@
 """Weight initialisation (PyTorch's names and formulas), drawing from chainrule's generator,
-so `cr.manual_seed(n)` makes every model reproducible. Each function fills its tensor in place
-(outside the graph) and returns it.
+so `cr.manual_seed(n)` makes every model reproducible (or from `generator=`, a cr.Generator,
+as in PyTorch). Each function fills its tensor in place (outside the graph) and returns it.
 """
 import math
 
@@ -11,7 +11,7 @@ from ..errors import ShapeError
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
+    tensor._data[...] = values
     tensor._version += 1
     return tensor
 
@@ -60,7 +60,7 @@ def _fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
-def uniform_(tensor, a=0.0, b=1.0):
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b).
 
     >>> import chainrule as cr
@@ -68,10 +68,10 @@ def uniform_(tensor, a=0.0, b=1.0):
     >>> [round(v, 4) for v in uniform_(cr.zeros(3), -1.0, 1.0).tolist()]
     [0.2739, -0.4604, -0.9181]
     """
-    return _fill(tensor, backend.rng().uniform(a, b, tensor.shape))
+    return _fill(tensor, backend.rng(generator).uniform(a, b, tensor.shape))
 
 
-def normal_(tensor, mean=0.0, std=1.0):
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std²).
 
     >>> import chainrule as cr
@@ -80,7 +80,7 @@ def normal_(tensor, mean=0.0, std=1.0):
     >>> round(float(w.numpy().mean()), 1), round(float(w.numpy().std()), 1)
     (2.0, 0.5)
     """
-    return _fill(tensor, backend.rng().normal(mean, std, tensor.shape))
+    return _fill(tensor, backend.rng(generator).normal(mean, std, tensor.shape))
 
 
 def constant_(tensor, value):
@@ -113,7 +113,7 @@ def ones_(tensor):
     return _fill(tensor, 1)
 
 
-def xavier_uniform_(tensor, gain=1.0):
+def xavier_uniform_(tensor, gain=1.0, generator=None):
     """Glorot: U(-b, b) with b = gain·√(6 / (fan_in + fan_out)).
 
     >>> import chainrule as cr
@@ -123,10 +123,10 @@ def xavier_uniform_(tensor, gain=1.0):
     """
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor, gain=1.0):
+def xavier_normal_(tensor, gain=1.0, generator=None):
     """Glorot: N(0, std²) with std = gain·√(2 / (fan_in + fan_out)).
 
     >>> import chainrule as cr
@@ -136,10 +136,10 @@ def xavier_normal_(tensor, gain=1.0):
     (0.063, 0.063)
     """
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He: U(-b, b) with b = gain·√(3 / fan), gain from `nonlinearity` (slope `a`).
     With a=√5 this is PyTorch's default Linear/Conv weight init, b = 1/√fan_in.
 
@@ -150,10 +150,10 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     """
     gain = calculate_gain(nonlinearity, a)
     bound = gain * math.sqrt(3.0 / _fan(tensor, mode))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He: N(0, std²) with std = gain / √fan.
 
     >>> import chainrule as cr
@@ -163,7 +163,7 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     (0.125, 0.125)
     """
     gain = calculate_gain(nonlinearity, a)
-    return normal_(tensor, 0.0, gain / math.sqrt(_fan(tensor, mode)))
+    return normal_(tensor, 0.0, gain / math.sqrt(_fan(tensor, mode)), generator)
 
 
 def default_layer_init_(weight, bias=None):

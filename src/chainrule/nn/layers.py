@@ -66,12 +66,12 @@ class Linear(Module):
         # the precise error otherwise), the parameters read from their table, one primitive.
         if not isinstance(x, Tensor):
             x = ops.as_tensor(x)
-        d = x.data
+        d = x._data
         if d.ndim == 0 or d.dtype.kind != "f" or d.shape[-1] != self.in_features:
             check_features(self, x, self.in_features, -1, "features")
         params = self._parameters
         w, b = params.get("weight"), params.get("bias")
-        if w is None or w.data.ndim != 2 or (b is not None and b.data.ndim != 1):
+        if w is None or w._data.ndim != 2 or (b is not None and b._data.ndim != 1):
             return F.linear(x, self.weight, self.bias)
         return apply(LINEAR, (x, w) if b is None else (x, w, b))
 
@@ -169,7 +169,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx)

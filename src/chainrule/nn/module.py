@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend
 from ..errors import CheckpointError
 from ..tensor import Tensor
+from . import hooks as _hooks
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -229,29 +230,28 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
 
     def num_parameters(self):
         """How many numbers the model trains."""
-        return int(sum(p.data.size for p in self.parameters()))
+        return int(sum(p._data.size for p in self.parameters()))
 
     def to(self, dtype=None, device=None):
         """Convert floating parameters and buffers to `dtype` in place (e.g. cr.float64 for
         gradcheck); the Parameter objects stay the same, so optimizers keep working.
         A device of "cpu" (PyTorch habit) is accepted and changes nothing."""
-        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
-            dtype, device = None, dtype
-        if device is not None and str(device) != "cpu":
-            raise ValueError(f"{type(self).__name__}.to: chainrule runs on the CPU (NumPy); "
-                             f"device {device!r} is not available")
+        if (isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps")
+                or isinstance(dtype, backend.device) or type(dtype).__name__ == "device"):
+            dtype, device = None, dtype   # model.to("cpu"), model.to(torch.device("cpu"))
+        backend.check_device(device, f"{type(self).__name__}.to")
         if dtype is None:
             return self
         dtype = backend.as_dtype(dtype, f"{type(self).__name__}.to")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.data.dtype.kind == "f" and t.data.dtype != dtype:
-                t.data = t.data.astype(dtype)
+            if t._data.dtype.kind == "f" and t._data.dtype != dtype:
+                t._data = t._data.astype(dtype)
                 if t.grad is not None:
-                    t.grad = Tensor._wrap(t.grad.data.astype(dtype))
+                    t.grad = Tensor._wrap(t.grad._data.astype(dtype))
         return self
 
     def double(self):
@@ -312,7 +312,7 @@ class Module:
                 "keys that match.")
         for key, arr in arrays.items():
             t = targets[key]
-            np.copyto(t.data, arr, casting="unsafe")
+            np.copyto(t._data, arr, casting="unsafe")
             t._version += 1
         return IncompatibleKeys(missing, unexpected)
 
@@ -335,7 +335,41 @@ class Module:
                                   "forward(self, x) in the subclass")
 
     def __call__(self, *args, **kwargs):
+        if "_has_hooks" in self.__dict__:
+            return _hooks.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ----- hooks (PyTorch's; nn/hooks.py) -----
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call `hook(module, args)` before each forward; a non-None result replaces args
+        (with_kwargs=True: `hook(module, args, kwargs)` returning (args, kwargs)). Returns a
+        handle whose `.remove()` unregisters it."""
+        return _hooks.add_hook(self, "_forward_pre_hooks", hook, prepend,
+                               with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """Call `hook(module, args, output)` after each forward; a non-None result replaces
+        the output (with_kwargs=True: `hook(module, args, kwargs, output)`).
+
+        >>> import chainrule as cr
+        >>> from chainrule import nn
+        >>> seen = []
+        >>> layer = nn.Linear(2, 3)
+        >>> handle = layer.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+        >>> _ = layer(cr.ones(4, 2)); handle.remove(); _ = layer(cr.ones(1, 2))
+        >>> seen
+        [(4, 3)]
+        """
+        return _hooks.add_hook(self, "_forward_hooks", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call `hook(module, grad_input, grad_output)` when the gradients of the module's
+        inputs are computed (tuples, one entry per positional tensor input/output; None for an
+        input that needs none); a non-None result replaces grad_input."""
+        return _hooks.add_hook(self, "_backward_hooks", hook, prepend)
+
+    register_backward_hook = register_full_backward_hook
 
     def extra_repr(self):
         """The text inside the parentheses of this module's repr (subclasses override)."""
@@ -378,7 +412,7 @@ def _as_buffer(value, name):
 
 def _to_numpy(value):
     if isinstance(value, Tensor):
-        return value.data
+        return value._data
     if hasattr(value, "detach") and hasattr(value, "cpu"):   # a PyTorch tensor, duck-typed
         return value.detach().cpu().numpy()
     return np.asarray(value)
@@ -461,3 +495,60 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """Modules by name, registered so their parameters are found (children named by their
+    keys, in insertion order), PyTorch's `nn.ModuleDict`.
+
+    >>> from chainrule import nn
+    >>> heads = nn.ModuleDict({"digit": nn.Linear(4, 10), "parity": nn.Linear(4, 2)})
+    >>> list(heads.keys()), list(heads.state_dict())[:2]
+    (['digit', 'parity'], ['digit.weight', 'digit.bias'])
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        """Add (or replace) modules from a mapping or an iterable of (name, module) pairs."""
+        pairs = modules.items() if isinstance(modules, (Mapping, ModuleDict)) else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def pop(self, key):
+        module = self._modules[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()

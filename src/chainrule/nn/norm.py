@@ -46,7 +46,7 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)   # a Tensor update: compiled steps replay it
             if momentum is None:   # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked._data)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
                             momentum, self.eps)
 

@@ -136,7 +136,7 @@ class _Bucket:
     def add(self, p):
         self.params.append(p)
         self.offsets.append(self.numel)
-        self.numel += p.data.size
+        self.numel += p._data.size
 
     @property
     def nbytes(self):
@@ -148,10 +148,10 @@ def _buckets(params, cap):
     first FIRST_BUCKET_BYTES); a parameter larger than the cap gets a bucket of its own."""
     buckets = []
     for p in reversed(params):
-        dtype = p.data.dtype
+        dtype = p._data.dtype
         limit = min(FIRST_BUCKET_BYTES, cap) if len(buckets) <= 1 else cap
         b = buckets[-1] if buckets else None
-        if b is None or b.dtype != dtype or (b.params and b.nbytes + p.data.nbytes > limit):
+        if b is None or b.dtype != dtype or (b.params and b.nbytes + p._data.nbytes > limit):
             b = _Bucket(dtype)
             buckets.append(b)
         b.add(p)
@@ -169,7 +169,9 @@ class _Reducer:
         # one flat array per bucket, kept from step to step: MPI moves a buffer it has seen
         # before much faster than fresh memory (measured: bench/NOTES.md)
         self.flats = [np.empty(b.numel + len(b.params), dtype=b.dtype) for b in self.buckets]
-        self.watch = autograd.observe(self._node if overlap else None, done=self._done)
+        # a node watcher even without overlap: it also tells cr.compile's replay (which skips
+        # the engine, and so the end-of-pass reduction) that this step must run eagerly
+        self.watch = autograd.observe(self._node if overlap else _ignore_node, done=self._done)
         self.installed = False
         self.current = None     # the _Pass of the backward now being watched
         # buckets started during backward passes, started at their end, sent again (stale)
@@ -220,6 +222,10 @@ class _Reducer:
         cur, self.current = self.current, None
         if cur is not None:
             cur.drain()
+
+
+def _ignore_node(node, g, input_grads):
+    pass
 
 
 class _Pass:
@@ -286,13 +292,13 @@ class _Pass:
         flat = self.r.flats[k]
         flags = flat[b.numel:]
         for j, (p, off) in enumerate(zip(b.params, b.offsets)):
-            prev = p.grad.data if p.grad is not None else None
+            prev = p.grad._data if p.grad is not None else None
             if final:
                 g = prev
             else:
                 share = self.acc.get(id(p))
                 g = prev if share is None else share if prev is None else prev + share
-            seg = flat[off:off + p.data.size]
+            seg = flat[off:off + p._data.size]
             if g is None:
                 seg[...] = 0
                 flags[j] = 0
@@ -333,10 +339,10 @@ class _Pass:
             for j, (p, off) in enumerate(zip(b.params, b.offsets)):
                 if flags[j] == 0:
                     continue    # no rank had a gradient for it: .grad stays None
-                avg = grads[off:off + p.data.size].reshape(p.data.shape)
+                avg = grads[off:off + p._data.size].reshape(p._data.shape)
                 g = p.grad
-                if g is None or g.requires_grad or not g.data.flags.writeable:
+                if g is None or g.requires_grad or not g._data.flags.writeable:
                     p.grad = Tensor._wrap(avg / world)
                 else:           # the engine's fresh array, overwritten: no allocation
-                    np.divide(avg, world, out=g.data)
+                    np.divide(avg, world, out=g._data)
                     g._version += 1

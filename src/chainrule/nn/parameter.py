@@ -27,4 +27,4 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
-        return (Parameter, (self.data, self.requires_grad, None if self._auto_name else self.name))
+        return (Parameter, (self._data, self.requires_grad, None if self._auto_name else self.name))

@@ -94,6 +94,9 @@ class _Recurrent(Module):
             return out.squeeze(1)
         return out.transpose(0, 1) if self.batch_first else out
 
+    def flatten_parameters(self):
+        """Nothing to do (PyTorch packs the weights for cuDNN; NumPy needs no packing)."""
+
     def _short(self):
         return f"{self.input_size}->{self.hidden_size}"
 

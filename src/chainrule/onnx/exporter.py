@@ -105,7 +105,7 @@ def _split_args(args):
     def walk(a):
         if isinstance(a, (tuple, list)):
             return type(a)(walk(x) for x in a)
-        data = a.data if isinstance(a, Tensor) else a if isinstance(a, np.ndarray) else None
+        data = a._data if isinstance(a, Tensor) else a if isinstance(a, np.ndarray) else None
         if data is None:
             return a
         if data.dtype.kind not in "fiub":
@@ -132,7 +132,7 @@ def _capture(model, arrays, template):
     modules = list(model.modules())
     training = [(m, m.training) for m in modules]
     frozen = [p for p in model.parameters() if not p.requires_grad and
-              backend.is_float(p.data.dtype)]
+              backend.is_float(p._data.dtype)]
     model.eval()
     for p in frozen:
         p.requires_grad = True
@@ -279,11 +279,11 @@ def _emit(builder, traces, out_names):
             values.append(builder.input_names[j])
             continue
         twins = [tr.outputs[k] for tr in traces]
-        if not all(trace.same(t.data, u.data) for u in twins[1:]):
+        if not all(trace.same(t._data, u._data) for u in twins[1:]):
             raise ExportError(f"export: output {out_names[k]!r} is computed outside the "
                               "recorded graph from the input values (through .data, .numpy() "
                               "or a NumPy call); export cannot follow it.")
-        values.append(builder.const(t.data, "const_output"))
+        values.append(builder.const(t._data, "const_output"))
     for value, name in zip(values, out_names):
         builder.nodes.append(_identity(value, name))
 

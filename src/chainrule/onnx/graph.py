@@ -310,13 +310,13 @@ class NodeView:
             return b.leaves[key]
         if key in b.params:
             name, _ = b.params[key]
-            value = b.initializer(t.data, name)
+            value = b.initializer(t._data, name)
         else:
             twins = [tw.inputs[k] for tw in self.twins]
-            if all(u is t for u in twins) or all(same(t.data, u.data) for u in twins[1:]):
-                value = b.const(t.data, _const_hint(t, b))
+            if all(u is t for u in twins) or all(same(t._data, u._data) for u in twins[1:]):
+                value = b.const(t._data, _const_hint(t, b))
             else:
-                value = recipes.explain(self, [u.data for u in twins], f"input {k}")
+                value = recipes.explain(self, [u._data for u in twins], f"input {k}")
         b.leaves[key] = value
         return value
 
@@ -337,16 +337,16 @@ class NodeView:
 def _input_holding(trace, array):
     """j when `array` is the data of graph input j (the very array), else None."""
     for j, t in enumerate(trace.inputs):
-        if t.data is array:
+        if t._data is array:
             return j
     return None
 
 
 def _const_hint(t, b):
     """A readable initializer name for a constant: the buffer it was read from, if any."""
-    base = t.data.base if t.data.base is not None else t.data
+    base = t._data.base if t._data.base is not None else t._data
     for name, p in b.params.values():
-        if p.data is base or p.data.base is base and p.data.size == t.data.size:
+        if p._data is base or p._data.base is base and p._data.size == t._data.size:
             return f"{name}_reshaped"
     return "const"
 

@@ -72,12 +72,12 @@ def _sources(view):
                     if ("in", j) not in seen:
                         seen.add(("in", j))
                         yield ((lambda j=j: b.input_names[j]),
-                               (lambda r, j=j: b.traces[r].inputs[j].data))
+                               (lambda r, j=j: b.traces[r].inputs[j]._data))
         frontier = nxt
     for j in range(len(b.input_names)):
         if ("in", j) not in seen:
             yield ((lambda j=j: b.input_names[j]),
-                   (lambda r, j=j: b.traces[r].inputs[j].data))
+                   (lambda r, j=j: b.traces[r].inputs[j]._data))
 
 
 def _uniform(view, arrays):

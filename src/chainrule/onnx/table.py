@@ -116,8 +116,8 @@ def _as_max_pool(v):
     if (im is None or im.name != "im2col" or im.params.get("channels_first")
             or im.params.get("pad_value") != -np.inf):
         return None
-    for twin, zero in zip(pick.twins, [t.inputs[1].data for t in pick.twins]):
-        cols = twin.inputs[0].data
+    for twin, zero in zip(pick.twins, [t.inputs[1]._data for t in pick.twins]):
+        cols = twin.inputs[0]._data
         first = np.arange(cols.shape[-1]) == np.argmax(cols, axis=-1)[..., None]
         if np.any(zero != 0) or not np.array_equal(twin.params["cond"], first):
             return None

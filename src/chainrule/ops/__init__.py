@@ -15,3 +15,5 @@ from .shape import (cat, concatenate, expand, flatten, getitem, reshape, split, 
 from . import conv, fused, losses, special  # noqa: F401  (registers their primitives)
 from .methods import install as _install_tensor_methods
 _install_tensor_methods()  # binds Tensor's operators and methods (the table in ops/methods.py)
+from .function import install as _install_function
+_install_function()  # chainrule.autograd.Function (custom ops with a hand-written backward)

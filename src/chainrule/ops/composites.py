@@ -93,7 +93,7 @@ def _sqrt_zero_grad_at_zero(v):
 
     NOTE: where v is 0 (a variance of equal values, a norm of zeros) the gradient is 0, as in
     PyTorch, not the nan of √'(0)·0: √ is taken of 1 there and masked by the outer where."""
-    if not decide(_has_zero, v.data):
+    if not decide(_has_zero, v._data):
         return v.sqrt()
     from .elementwise import where
     zero = v == 0

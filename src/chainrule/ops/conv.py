@@ -274,7 +274,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     cols = _pool_windows(x, kernel_size, stride, padding, dilation, -np.inf, "max_pool2d")[0]
     n, oh, ow, c, kh, kw = cols.shape
     cols = cols.reshape(n, oh, ow, c, kh * kw)
-    first = _max_index(cols.data)[..., None]
+    first = _max_index(cols._data)[..., None]
     mask = np.arange(kh * kw) == first
     out = where(mask, cols, 0.0).sum(-1)   # where, not mask·cols: padding holds -inf
     out = out.permute(0, 3, 1, 2)

@@ -9,7 +9,7 @@ float dtype in one pass.
 from .. import backend
 from ..errors import ChainruleError, DTypeError, ShapeError
 from ..tensor import Tensor
-from .registry import Primitive, apply, as_tensor, astype, compute, lift_pair, value
+from .registry import Primitive, apply, as_tensor, astype, compute, guard, lift_pair, value
 
 np = backend.np
 
@@ -46,7 +46,8 @@ DIV = Primitive("div", np.true_divide,
                 [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
                 inputs="ab", formula="a / b", derivs=["1/b", "-a/b²"], rounded=True,
                 symbol="÷", precedence=2, domain=("any", "nonzero"), **_ARITH,
-                grouping="left", algebra="quotient", derivs_rounded=(True, True))
+                grouping="left", algebra="quotient", derivs_rounded=(True, True),
+                output_read_by=(1,))     # y is read by b's rule only
 NEG = Primitive("neg", np.negative, [_negated], formula="-x", derivs=["-1"], saves=(),
                 elementwise=True, linear=True, symbol="−x", precedence=3, algebra="negation")
 
@@ -74,7 +75,7 @@ def _pow_exponent(g, y, a, b):
 def _looked_up_power(node):
     """Whether a^b is a table lookup, not exact arithmetic: a fractional or variable b."""
     b = node.inputs[1]
-    return bool(b.requires_grad or not np.all(b.data == np.round(b.data)))
+    return bool(b.requires_grad or not np.all(b._data == np.round(b._data)))
 
 
 POW = Primitive("pow", np.power, [_pow_base, _pow_exponent], inputs="ab", formula="a^b",
@@ -84,7 +85,8 @@ POW = Primitive("pow", np.power, [_pow_base, _pow_exponent], inputs="ab", formul
                 # n·a^(n-1) is exact arithmetic for an integer constant n; a^b·ln a is a lookup
                 derivs_rounded=lambda node: (_looked_up_power(node), True),
                 # integer powers are exact arithmetic; fractional or variable ones are looked up
-                rounded=_looked_up_power)
+                rounded=_looked_up_power,
+                output_read_by=(1,))     # y is read by the exponent's rule only
 
 
 def maximum_rule(first, loses):
@@ -293,7 +295,7 @@ add, _sub, mul, _div = _binary(ADD), _binary(SUB), _binary(MUL), _binary(DIV)
 
 
 def _is_bool(v):
-    return v.data.dtype.kind == "b" if isinstance(v, Tensor) else isinstance(v, (bool, np.bool_))
+    return v._data.dtype.kind == "b" if isinstance(v, Tensor) else isinstance(v, (bool, np.bool_))
 
 
 def sub(a, b):
@@ -312,7 +314,7 @@ def sub(a, b):
 
 
 def _integral(v):
-    return (v.data.dtype.kind in "iub") if isinstance(v, Tensor) else \
+    return (v._data.dtype.kind in "iub") if isinstance(v, Tensor) else \
         isinstance(v, (int, np.integer, np.bool_))
 
 
@@ -354,9 +356,9 @@ def _clip_by_tensors(x, lo, hi):
     or above x nobody gets it, and where an operand is nan the value is nan (PyTorch)."""
     lo = None if lo is None else as_tensor(lo, x)
     hi = None if hi is None else as_tensor(hi, x)
-    xv = x.data
-    lv = -np.inf if lo is None else lo.data
-    hv = np.inf if hi is None else hi.data
+    xv = x._data
+    lv = -np.inf if lo is None else lo._data
+    hv = np.inf if hi is None else hi._data
     try:
         with np.errstate(invalid="ignore"):
             value = np.minimum(np.maximum(xv, lv), hv)     # nan wherever an operand is
@@ -389,8 +391,9 @@ def where(cond, a, b):
     >>> y.tolist(), a.grad.tolist()
     ([0.0, 2.0, 3.0], [0.0, 1.0, 1.0])
     """
+    given = cond
     if isinstance(cond, Tensor):
-        cond = cond.data
+        cond = cond._data
     else:
         try:  # not via the default float dtype: 1e-100 is true, not float32's 0
             cond = backend.to_array(np.asarray(cond)).astype(bool)
@@ -401,7 +404,7 @@ def where(cond, a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     a, b = lift_pair(a, b)
-    return apply(WHERE, (a, b), cond=cond)
+    return guard(apply(WHERE, (a, b), cond=cond), condition=given)
 
 
 def cast(x, dtype):

@@ -17,7 +17,7 @@ from ..tensor import Tensor
 from .elementwise import EXP, LOG
 from .linalg import MATMUL
 from .reductions import SUM
-from .registry import Primitive, apply, as_tensor, value
+from .registry import Primitive, apply, as_tensor, guard, value
 from .shape import TRANSPOSE
 
 np = backend.np
@@ -205,8 +205,10 @@ def softmax_cross_entropy(x, labels, reduction="mean"):
     >>> round(softmax_cross_entropy(cr.tensor([[2.0, 0.0, 0.0]]), [0]).item(), 4)
     0.2395
     """
-    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
-    return apply(SOFTMAX_XENT, (as_tensor(x),), labels=labels, reduction=reduction, saved={})
+    given = labels
+    labels = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
+    return guard(apply(SOFTMAX_XENT, (as_tensor(x),), labels=labels, reduction=reduction,
+                       saved={}), labels=given)
 
 
 def _probs_forward(x, t, axis, reduction):

@@ -14,7 +14,7 @@ import functools
 
 from .. import backend
 from ..errors import ShapeError
-from . import composites, reductions, shape
+from . import compat, composites, reductions, shape
 from .axes import normalize_axis
 from .elementwise import maximum, minimum
 from .registry import as_tensor, compute
@@ -64,7 +64,7 @@ def _index_of(pick, x, axis, keepdims):
             raise ShapeError(f"{pick.__name__}: takes one axis (or None for the flattened "
                              f"tensor), got {axis}")
         axis = axis[0] if x.ndim else None
-    if x.data.size == 0:
+    if x._data.size == 0:
         raise ShapeError(f"{pick.__name__}: the tensor of shape {x.shape} is empty")
     return compute(_picked, (x,), pick=pick, axis=axis, keepdims=keepdims)
 
@@ -132,7 +132,16 @@ def _extremum(reduce, pick, pairwise, x, args, axis, keepdims, dim, keepdim):
     if dim is _UNSET or dim is None or not _is_dim(dim):   # NumPy's way: the values only
         axis = dim if dim is not _UNSET else None if axis is _UNSET else axis
         return reduce(x, axis, keep)
-    return ValuesIndices(reduce(x, dim, keep), _index_of(pick, x, dim, keep))
+    x = as_tensor(x)
+    indices = _index_of(pick, x, dim, keep)
+    if x.ndim == 0:
+        return ValuesIndices(reduce(x, dim, keep), indices)
+    # NOTE: the values are picked at the returned indices, so at ties the gradient goes to
+    # that one entry, as in PyTorch's max(dim) (amax/axis= share it among the ties).
+    (d,) = normalize_axis(dim, x.ndim, name)
+    picked = indices._data if keep else np.expand_dims(indices._data, d)
+    values = compat.gather(x, d, picked)
+    return ValuesIndices(values if keep else shape.squeeze(values, d), indices)
 
 
 def max(x, *args, axis=_UNSET, keepdims=_UNSET, dim=_UNSET, keepdim=_UNSET):
@@ -245,11 +254,11 @@ def _truth(fn, x, axis, keepdims):
     x = as_tensor(x)
     if axis is not None:
         axis = normalize_axis(axis, x.ndim, fn.__name__)
-    return compute(_truth_of, (x,), fn=fn, axis=axis, keepdims=bool(keepdims))
+    return compute(_truth_of, (x,), test=fn, axis=axis, keepdims=bool(keepdims))
 
 
-def _truth_of(x, fn, axis, keepdims):
-    return np.asarray(fn(x, axis=axis, keepdims=keepdims))
+def _truth_of(x, test, axis, keepdims):
+    return np.asarray(test(x, axis=axis, keepdims=keepdims))
 
 
 @torch_keywords

@@ -6,18 +6,23 @@ shape methods, in-place updates, backward) is a plain function here, listed once
 and bound by `install(Tensor)`, which `chainrule.ops` calls when it is imported. So
 `tensor.py` never imports ops, and no method is defined twice.
 
-The functions below are named after the method they become (`sum`, `max`, `__add__`, ...), so
-they shadow a few builtins in this module; nothing here uses those builtins.
+The functions below are named after the method they become (`sum`, `max`, `all`, `int`,
+`type`, `__add__`, ...), so they shadow a few builtins in this module; the builtins are used
+as `builtins.all` and so on.
 """
+import builtins
+
 from .. import autograd, backend
 from ..errors import DTypeError, GraphError, ShapeError
 from ..grad_mode import grad_enabled
 from ..tensor import Tensor
+from . import compat as _compat
+from . import inplace as _inplace_graph
 from . import keywords as _kw
 from . import registry as _registry
-from .elementwise import abs as _abs, add, cast, clip as _clip, compare, cos as _cos, div
+from .elementwise import abs as _abs, add as _add, cast, clip as _clip, compare, cos as _cos, div
 from .elementwise import exp as _exp, log as _log, mul, neg, pow as _pow, relu as _relu
-from .elementwise import sigmoid as _sigmoid, sin as _sin, sqrt as _sqrt, sub, tanh as _tanh
+from .elementwise import sigmoid as _sigmoid, sin as _sin, sqrt as _sqrt, sub as _sub, tanh as _tanh
 from .linalg import matmul as _matmul
 from .shape import expand as _expand, flatten as _flatten, getitem, reshape as _reshape
 from .shape import swapaxes as _swapaxes, transpose as _transpose
@@ -45,11 +50,163 @@ def astype(self, dtype):
 
 
 def float(self):
-    return cast(self, backend.float32)
+    return _converted(self, backend.float32)
 
 
 def double(self):
-    return cast(self, backend.float64)
+    return _converted(self, backend.float64)
+
+
+def half(self):
+    return _converted(self, backend.float16)
+
+
+def long(self):
+    return _converted(self, backend.int64)
+
+
+def int(self):
+    return _converted(self, backend.int32)
+
+
+def short(self):
+    return _converted(self, backend.int16)
+
+
+def byte(self):
+    return _converted(self, backend.uint8)
+
+
+def bool(self):
+    return _converted(self, backend.bool_)
+
+
+def _converted(x, dtype):
+    """PyTorch's conversions: the tensor itself when it already has `dtype`, else a cast."""
+    return x if x.dtype == dtype else cast(x, dtype)
+
+
+def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False,
+       memory_format=None):
+    """PyTorch's `to`: a dtype, a device (only "cpu" / cr.device("cpu")), another tensor (its
+    dtype), or a device and a dtype. Returns the tensor itself when nothing changes (a copy
+    with copy=True); a device other than the CPU raises DeviceError."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, backend.device)) or builtins.type(a).__name__ == "device":
+            backend.check_device(a, "Tensor.to")
+        elif isinstance(a, (builtins.bool, np.bool_)):
+            continue   # PyTorch's positional non_blocking
+        elif isinstance(a, (builtins.int, np.integer)):
+            backend.check_device(builtins.int(a), "Tensor.to")   # PyTorch: a CUDA index
+        else:
+            dtype = a
+    backend.check_device(device, "Tensor.to")
+    target = self.dtype if dtype is None else backend.as_dtype(dtype, "Tensor.to")
+    if target != self.dtype:
+        return cast(self, target)
+    return cast(self, target) if copy else self
+
+
+# PyTorch's tensor type names (Tensor.type())
+_TYPE_NAMES = {np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+               np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
+               np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
+               np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+               np.dtype(np.bool_): "BoolTensor"}
+
+
+def type(self, dtype=None, non_blocking=False):
+    """Without an argument, PyTorch's type name ('torch.FloatTensor'); with a dtype or such a
+    name, the tensor converted to it (itself when it already has it)."""
+    if dtype is None:
+        return "torch." + _TYPE_NAMES.get(self.dtype, f"{self.dtype.name}Tensor")
+    if isinstance(dtype, str) and dtype.endswith("Tensor"):
+        if dtype.startswith("torch.cuda."):
+            backend.check_device("cuda", "Tensor.type")
+        by_name = {"torch." + n: t for t, n in _TYPE_NAMES.items()}
+        if dtype not in by_name:
+            raise DTypeError(f"Tensor.type: unknown tensor type {dtype!r}; use one of "
+                             f"{', '.join(sorted(by_name))} or a dtype such as cr.float32")
+        dtype = by_name[dtype]
+    return _converted(self, backend.as_dtype(dtype, "Tensor.type"))
+
+
+def type_as(self, other):
+    return _converted(self, other.dtype)
+
+
+def cpu(self):
+    """The tensor itself (chainrule tensors live on the CPU)."""
+    return self
+
+
+def contiguous(self, memory_format=None):
+    """The tensor itself (NumPy handles any memory layout)."""
+    return self
+
+
+def dim(self):
+    return self._data.ndim
+
+
+def nelement(self):
+    return self._data.size
+
+
+def device(self):
+    return backend.device("cpu")
+
+
+def is_cuda(self):
+    return False
+
+
+def __array__(self, dtype=None, copy=None):
+    """The values as a NumPy array (shared, not copied), so np.asarray(t) and plt.imshow(t)
+    work."""
+    a = self._data
+    if dtype is not None and a.dtype != dtype:
+        return a.astype(dtype)
+    return a.copy() if copy else a
+
+
+def _new(x, array, requires_grad, device):
+    backend.check_device(device, "Tensor.new_*")
+    out = Tensor._wrap(array)
+    return out.requires_grad_() if requires_grad else out
+
+
+def _new_dtype(x, dtype):
+    return x.dtype if dtype is None else backend.as_dtype(dtype, "Tensor.new_*")
+
+
+def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    """Zeros of shape `size`, with this tensor's dtype unless `dtype` is given."""
+    return _new(self, np.zeros(_shape_arg(size), _new_dtype(self, dtype)), requires_grad, device)
+
+
+def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    return _new(self, np.ones(_shape_arg(size), _new_dtype(self, dtype)), requires_grad, device)
+
+
+def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+    """Zeros (see cr.empty) of shape `size`, with this tensor's dtype unless `dtype`."""
+    return new_zeros(self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return _new(self, np.full(_shape_arg((size,)), fill_value, _new_dtype(self, dtype)),
+                requires_grad, device)
+
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    """A new tensor (a copy) of `data`, with this tensor's dtype unless `dtype` is given."""
+    if isinstance(data, Tensor):
+        data = data._data
+    return _new(self, np.array(backend.to_array(data), dtype=_new_dtype(self, dtype)),
+                requires_grad, device)
 
 
 def clone(self):
@@ -60,6 +217,12 @@ def clone(self):
 def retain_grad(self):
     autograd.retain_grad(self)
     return self
+
+
+def register_hook(self, hook):
+    """Call `hook(grad)` each time this tensor's gradient is computed; it may return a
+    replacement. Returns a handle whose `.remove()` unregisters it (PyTorch's)."""
+    return autograd.register_hook(self, hook)
 
 
 def backward(self, gradient=None, retain_graph=None, create_graph=False):
@@ -77,28 +240,41 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False):
 # NumPy's same_kind and PyTorch). Python and NumPy scalars are values, not
 # storage, and are allowed (p -= lr * g works for any float lr). copy_ is an explicit
 # overwrite and converts same-kind dtypes, as PyTorch's does.
-def _inplace(self, update, other, op="in-place update", exact=False):
-    if self.requires_grad and grad_enabled():
-        raise GraphError(
-            f"in-place operation on a tensor of shape {self.shape} that requires grad; the "
-            "graph needs its old value. Write x = x + y (out of place), or update it "
-            "inside cr.no_grad().")
-    o = other.data if isinstance(other, Tensor) else other
-    if exact and isinstance(o, np.ndarray) and _loses_precision(o.dtype, self.data.dtype):
+def _inplace(self, update, other, op="in-place update", exact=False, recorded=None,
+             needs_old=False):
+    """Apply `update(array, operand)` to this tensor's memory and bump its version. Where the
+    graph must see it (grad mode, and this tensor, its base or the operand requires grad),
+    `recorded(old, other)` (the same update as recorded Tensor operations) is recorded instead
+    (ops/inplace.py; `needs_old`: its node reads the old values)."""
+    if grad_enabled() and (self.requires_grad or _requires_grad(other) or (
+            self._view is not None and self._view[0].requires_grad)):
+        if recorded is None:
+            raise GraphError(
+                f"{op}: in-place operation on a tensor of shape {self.shape} that takes part "
+                "in the graph, which cannot record this update. Write it out of place, or "
+                "update it inside cr.no_grad().")
+        _check_precision(other, self, op, exact)
+        _inplace_graph.record(self, recorded, other, op, needs_old)
+        if _registry.op_hooks:
+            for hook in _registry.op_hooks:
+                hook("inplace", update, (self, other), {"op": op}, self)
+        return self
+    o = other._data if isinstance(other, Tensor) else other
+    if exact and isinstance(o, np.ndarray) and _loses_precision(o.dtype, self._data.dtype):
         raise DTypeError(
             f"{op}: a {o.dtype} operand of shape {o.shape} would be rounded into this "
-            f"{self.data.dtype} tensor of shape {self.shape}, silently losing precision. "
-            f"Convert it first (other.astype(cr.{self.data.dtype})) or update out of place "
+            f"{self._data.dtype} tensor of shape {self.shape}, silently losing precision. "
+            f"Convert it first (other.astype(cr.{self._data.dtype})) or update out of place "
             f"(x = x {_SYMBOL.get(op, '+')} other gives the wider dtype).")
     try:
-        update(self.data, o)
+        update(self._data, o)
     except (TypeError, ValueError) as exc:
         error = DTypeError if isinstance(exc, TypeError) else ShapeError
-        raise error(f"{op}: cannot update a {self.data.dtype} tensor of shape {self.shape} "
+        raise error(f"{op}: cannot update a {self._data.dtype} tensor of shape {self.shape} "
                     f"in place with {_describe(other)}: {exc}. The operand must broadcast "
                     "to the tensor's shape and cast to its dtype; convert it with "
                     ".astype(...) or update out of place.") from exc
-    self._version += 1
+    self._counter()[0] += 1
     if _registry.op_hooks:   # cr.compile records the update to replay it
         for hook in _registry.op_hooks:
             hook("inplace", update, (self, other), {"op": op}, self)
@@ -107,31 +283,100 @@ def _inplace(self, update, other, op="in-place update", exact=False):
 
 def __iadd__(self, other):
     return self._inplace(lambda d, o: np.add(d, o, out=d, casting="same_kind"), other,
-                         "add_", True)
+                         "add_", True, _add)
 
 
 def __isub__(self, other):
     return self._inplace(lambda d, o: np.subtract(d, o, out=d, casting="same_kind"), other,
-                         "sub_", True)
+                         "sub_", True, _sub)
 
 
 def __imul__(self, other):
     return self._inplace(lambda d, o: np.multiply(d, o, out=d, casting="same_kind"), other,
-                         "mul_", True)
+                         "mul_", True, mul, _requires_grad(other))
 
 
 def __itruediv__(self, other):
     return self._inplace(lambda d, o: np.true_divide(d, o, out=d, casting="same_kind"), other,
-                         "div_", True)
+                         "div_", True, div)
 
 
 def copy_(self, src):
     """Overwrite the values with `src` (broadcast), in place."""
-    return self._inplace(lambda d, o: np.copyto(d, o, casting="same_kind"), src, "copy_")
+    return self._inplace(lambda d, o: np.copyto(d, o, casting="same_kind"), src, "copy_",
+                         recorded=_inplace_graph.overwrite)
+
+
+def _requires_grad(x):
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _check_precision(other, t, op, exact):
+    """DTypeError where writing `other` into tensor t would lose precision (the policy above)."""
+    o = other._data if isinstance(other, Tensor) else other
+    if exact and isinstance(o, np.ndarray) and _loses_precision(o.dtype, t._data.dtype):
+        raise DTypeError(
+            f"{op}: a {o.dtype} operand of shape {o.shape} would be rounded into this "
+            f"{t._data.dtype} tensor of shape {t.shape}, silently losing precision. "
+            f"Convert it first (other.astype(cr.{t._data.dtype})) or update out of place "
+            f"(x = x {_SYMBOL.get(op, '+')} other gives the wider dtype).")
 
 
 def zero_(self):
     return self.copy_(0)
+
+
+def __setitem__(self, index, value):
+    """t[index] = value, in place (bumps the version counter); like every in-place update, not
+    on a tensor that requires grad outside cr.no_grad()."""
+    index = _plain_index(index)
+    if isinstance(value, Tensor) and _is_region(value, self, index):
+        return self    # x[i] += v: the update of the view x[i] already wrote x
+    return self._inplace(lambda d, o: d.__setitem__(index, o), value, "setitem",
+                         recorded=lambda old, v: _inplace_graph.index_put(old, v, index))
+
+
+def _is_region(value, t, index):
+    """Whether `value` is the view t[index] itself (what `t[index] op= v` assigns back)."""
+    if value._view is None or value._vc is not t._vc:
+        return False
+    try:
+        region = t._data[index]
+    except (IndexError, TypeError, ValueError):
+        return False
+    v = value._data
+    return (isinstance(region, np.ndarray) and region.shape == v.shape and
+            region.strides == v.strides and
+            region.__array_interface__["data"][0] == v.__array_interface__["data"][0])
+
+
+def _plain_index(index):
+    """An index with its Tensors (integer arrays, boolean masks) as arrays."""
+    if isinstance(index, tuple):
+        return builtins.tuple(_plain_index(i) for i in index)
+    return index._data if isinstance(index, Tensor) else index
+
+
+def masked_fill_(self, mask, value):
+    """Set `value` where `mask` (a bool tensor broadcast to this shape) is True, in place."""
+    mask = _compat._bool_mask(mask, "masked_fill_")
+    return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe", where=mask._data),
+                         value, "masked_fill_", recorded=lambda old, v: _inplace_graph.index_put(
+                             old, v, np.broadcast_to(mask._data, old.shape)))
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill in place with normal samples (from `generator`, or the default generator)."""
+    draw = backend.rng(generator).normal(mean, std, self.shape)
+    return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe"), draw, "normal_",
+                         recorded=_inplace_graph.overwrite)
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    """Fill in place with uniform samples on [a, b)."""
+    draw = backend.rng(generator).uniform(a, b, self.shape)
+    return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe"), draw, "uniform_",
+                         recorded=_inplace_graph.overwrite)
 
 
 _SYMBOL = {"add_": "+", "sub_": "-", "mul_": "*", "div_": "/"}
@@ -147,17 +392,17 @@ def _loses_precision(src, dst):
 def _describe(value):
     if isinstance(value, (Tensor, np.ndarray)):
         return f"a {value.dtype} operand of shape {tuple(value.shape)}"
-    return f"{type(value).__name__} {value!r}"[:80]
+    return f"{builtins.type(value).__name__} {value!r}"[:80]
 
 
 # ----- arithmetic (__add__, __sub__, __mul__, __truediv__ and __matmul__ are the op functions
 # themselves: one Python call frame less on the hottest operators) -----
 def __radd__(self, other):
-    return add(other, self)
+    return _add(other, self)
 
 
 def __rsub__(self, other):
-    return sub(other, self)
+    return _sub(other, self)
 
 
 def __rmul__(self, other):
@@ -324,6 +569,92 @@ def argmin(self, *args, **kwargs):
     return _kw.argmin(self, *args, **kwargs)
 
 
+def amax(self, *args, **kwargs):
+    """Largest values over `dim` (an int or a tuple), values only."""
+    return _kw.amax(self, *args, **kwargs)
+
+
+def amin(self, *args, **kwargs):
+    return _kw.amin(self, *args, **kwargs)
+
+
+def all(self, *args, **kwargs):
+    """A bool tensor: every value non-zero (over `dim`, or all: 0-d), as in PyTorch."""
+    return _kw.all(self, *args, **kwargs)
+
+
+def any(self, *args, **kwargs):
+    """A bool tensor: some value non-zero (over `dim`, or all: 0-d), as in PyTorch."""
+    return _kw.any(self, *args, **kwargs)
+
+
+# ----- PyTorch's other methods (ops/compat.py) -----
+def log10(self):
+    return _compat.log10(self)
+
+
+def log2(self):
+    return _compat.log2(self)
+
+
+def isnan(self):
+    return _compat.isnan(self)
+
+
+def isinf(self):
+    return _compat.isinf(self)
+
+
+def isfinite(self):
+    return _compat.isfinite(self)
+
+
+def masked_fill(self, mask, value):
+    return _compat.masked_fill(self, mask, value)
+
+
+def repeat(self, *sizes):
+    return _compat.repeat(self, *sizes)
+
+
+def narrow(self, dim, start, length):
+    return _compat.narrow(self, dim, start, length)
+
+
+def gather(self, dim, index):
+    return _compat.gather(self, dim, index)
+
+
+def sort(self, dim=-1, descending=False, stable=False):
+    return _compat.sort(self, dim, descending, stable)
+
+
+def topk(self, k, dim=-1, largest=True, sorted=True):
+    return _compat.topk(self, k, dim, largest, sorted)
+
+
+def histc(self, bins=100, min=0, max=0):
+    return _compat.histc(self, bins, min, max)
+
+
+def add(self, other, alpha=1):
+    """self + alpha * other (PyTorch's `add`)."""
+    return _add(self, other if alpha == 1 else mul(other, alpha))
+
+
+def sub(self, other, alpha=1):
+    """self - alpha * other."""
+    return _sub(self, other if alpha == 1 else mul(other, alpha))
+
+
+def view_as(self, other):
+    return _reshape(self, other.shape)
+
+
+def expand_as(self, other):
+    return _expand(self, other.shape)
+
+
 # ----- shape -----
 def reshape(self, *shape):
     return _reshape(self, _shape_arg(shape))
@@ -336,7 +667,7 @@ def flatten(self, start_dim=0, end_dim=-1):
 def transpose(self, *axes):
     """`transpose()` reverses the axes; `transpose(d0, d1)` swaps two (PyTorch);
     `transpose((…))` permutes (NumPy)."""
-    if len(axes) == 2 and all(isinstance(a, int) for a in axes):
+    if len(axes) == 2 and builtins.all(isinstance(a, builtins.int) for a in axes):
         return _swapaxes(self, *axes)
     axes = _shape_arg(axes) if axes else None
     return _transpose(self, axes)
@@ -389,12 +720,21 @@ METHODS = {
     "T": property(T),
     "mT": property(mT),
     # dtype conversions
-    "astype": astype, "to": astype,
-    "float": float,
-    "double": double,
+    "astype": astype, "to": to,
+    "float": float, "double": double, "half": half,
+    "long": long, "int": int, "short": short, "byte": byte, "bool": bool,
+    "type": type, "type_as": type_as,
     "clone": clone,
+    # PyTorch's device and layout queries (only the CPU; memory is NumPy's)
+    "cpu": cpu, "contiguous": contiguous,
+    "device": property(device), "is_cuda": property(is_cuda),
+    "dim": dim, "nelement": nelement,
+    "__array__": __array__,
+    "new_zeros": new_zeros, "new_ones": new_ones, "new_empty": new_empty,
+    "new_full": new_full, "new_tensor": new_tensor,
     # autograd
     "retain_grad": retain_grad,
+    "register_hook": register_hook,
     "backward": backward,
     # in-place updates
     "_inplace": _inplace,
@@ -404,9 +744,11 @@ METHODS = {
     "__itruediv__": __itruediv__, "div_": __itruediv__,
     "copy_": copy_, "fill_": copy_,
     "zero_": zero_,
+    "__setitem__": __setitem__,
+    "masked_fill_": masked_fill_, "normal_": normal_, "uniform_": uniform_,
     # arithmetic
-    "__add__": add, "__radd__": __radd__,
-    "__sub__": sub, "__rsub__": __rsub__,
+    "__add__": _add, "__radd__": __radd__,
+    "__sub__": _sub, "__rsub__": __rsub__,
     "__mul__": mul, "__rmul__": __rmul__,
     "__truediv__": div, "__rtruediv__": __rtruediv__,
     "__pow__": __pow__, "__rpow__": __rpow__,
@@ -419,15 +761,22 @@ METHODS = {
     "__eq__": __eq__, "__ne__": __ne__,
     "__lt__": __lt__, "__le__": __le__,
     "__gt__": __gt__, "__ge__": __ge__,
+    "eq": __eq__, "ne": __ne__, "lt": __lt__, "le": __le__, "gt": __gt__, "ge": __ge__,
     # elementwise
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sin": sin, "cos": cos, "tanh": tanh,
     "sigmoid": sigmoid, "relu": relu, "pow": pow,
     "clip": clip, "clamp": clip,
-    "matmul": matmul,
+    "matmul": matmul, "mm": matmul,
+    "add": add, "sub": sub, "mul": mul, "div": div, "neg": __neg__,
+    "log10": log10, "log2": log2,
+    "isnan": isnan, "isinf": isinf, "isfinite": isfinite,
+    "masked_fill": masked_fill,
     # reductions
     "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std, "norm": norm,
     "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax,
     "argmax": argmax, "argmin": argmin,
+    "amax": amax, "amin": amin, "all": all, "any": any,
+    "sort": sort, "topk": topk, "histc": histc,
     # shape
     "reshape": reshape, "view": reshape,
     "flatten": flatten,
@@ -439,6 +788,8 @@ METHODS = {
     "expand": expand, "broadcast_to": expand,
     "split": split,
     "t": t,
+    "view_as": view_as, "expand_as": expand_as,
+    "repeat": repeat, "narrow": narrow, "gather": gather,
 }
 
 

@@ -68,7 +68,7 @@ def sum(x, axis=None, keepdims=False):
 def _extremum(prim, x, axis, keepdims):
     x = as_tensor(x)
     axes = reduce_axes(axis, x, prim.name)
-    if x.data.size == 0 and any(x.shape[a] == 0 for a in axes):   # (over a non-empty axis
+    if x._data.size == 0 and any(x.shape[a] == 0 for a in axes):   # (over a non-empty axis
         # of an empty tensor the result is empty, as in PyTorch)
         raise ShapeError(f"{prim.name}: the tensor of shape {x.shape} is empty, so it has no "
                          f"{prim.name}imum; check the slice that produced it.")

@@ -58,6 +58,12 @@ the fields, and no module outside `ops/` names a primitive by its string.
                 evaluates a function (cos x for sin, 1/x for ln, 1/(2√x)); `explain(round=k)`
                 rounds exactly these in the backward pass too (y(1 - y) of a rounded y is
                 exact arithmetic: not rounded)
+    output_read_by  where "output" is saved but only some inputs' rules read it (div, pow: the
+                exponent's), those inputs' positions: the engine then watches the output for
+                in-place changes only when one of them requires grad; None: every rule
+    view        True when the output may be a view of input 0's memory (reshape, transpose,
+                expand, getitem): where it is (a copy is not), it shares the input's version
+                counter and remembers its base, as PyTorch's views do (ops/inplace.py)
     hint        what to tell a user whose inputs the forward rejected
     domain      where the generated tests sample inputs: "any", "nonzero" (away from a kink
                 at 0), "positive" (inside log/√/pow domains), "distinct" (no ties); one for
@@ -100,7 +106,7 @@ class Primitive:
                  "saves", "elementwise", "linear", "rounded", "symbol", "precedence",
                  "grouping", "activation", "layer_role", "hint", "domain",
                  "first_order_kernel", "scatter", "variadic", "algebra", "loss",
-                 "derivs_rounded", "block")
+                 "derivs_rounded", "block", "view", "saves_output", "output_read_by")
     # The values `explain` understands in these fields (see the module docstring).
     GROUPINGS = (None, "associative", "left")
     ACTIVATIONS = (None, "saturating", "rectifier")
@@ -113,7 +119,8 @@ class Primitive:
                  saves=("inputs", "output"), elementwise=False, linear=False, rounded=False,
                  symbol=None, precedence=ATOM, domain="any", first_order_kernel=None,
                  scatter=None, formula_2d=None, grouping=None, activation=None,
-                 layer_role=None, algebra=None, loss=None, derivs_rounded=False, block=None):
+                 layer_role=None, algebra=None, loss=None, derivs_rounded=False, block=None,
+                 view=False, output_read_by=None, register=True):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
@@ -140,8 +147,12 @@ class Primitive:
         self.first_order_kernel = first_order_kernel
         self.scatter = scatter
         self.block = block
-        self._check(n)
-        REGISTRY[name] = self
+        self.view = view
+        self.saves_output = "output" in self.saves   # the engine watches the output's version
+        self.output_read_by = output_read_by
+        if register:   # False: a custom autograd.Function's node type (ops/function.py)
+            self._check(n)
+            REGISTRY[name] = self
 
     def _check(self, n):
         if self.name in REGISTRY:
@@ -212,7 +223,7 @@ def _default_names(n):
 
 def value(x):
     """The raw array of a Tensor, or `x` itself: for rules that read values (masks, signs)."""
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 # Set by detect_anomaly: called with each new node (to remember where it was made).
@@ -220,7 +231,7 @@ node_hooks = []
 
 # Watchers of every operation outside the backward pass (`cr.compile` records through them),
 # called as hook(kind, fn, inputs, params, result) after: "apply" (fn a Primitive), "compute"
-# (fn a plain function, below), "inplace" (methods._inplace: fn(self.data, other) updated
+# (fn a plain function, below), "inplace" (methods._inplace: fn(self._data, other) updated
 # result = inputs[0]) and "decide" (below; result the value). An empty list costs one test.
 op_hooks = []
 
@@ -231,21 +242,26 @@ def apply(prim, inputs, **params):
     try:
         if len(inputs) == 2:
             a, b = inputs
-            out = prim.forward(a.data, b.data, **params)
+            out = prim.forward(a._data, b._data, **params)
             needs = a.requires_grad or b.requires_grad
         elif len(inputs) == 1:
             a = inputs[0]
-            out = prim.forward(a.data, **params)
+            out = prim.forward(a._data, **params)
             needs = a.requires_grad
         else:
-            out = prim.forward(*[t.data for t in inputs], **params)
+            out = prim.forward(*[t._data for t in inputs], **params)
             needs = any(t.requires_grad for t in inputs)
     except (ValueError, IndexError, TypeError) as exc:
         raise _explain_failure(prim, inputs, params, exc) from exc
     result = _wrap(out)
+    if prim.view:
+        _alias(result, inputs[0], prim, params)
     if needs and grad_enabled():
         result.requires_grad = True
-        node = result._node = Node(prim, inputs, params, result.data)
+        node = result._node = Node(prim, inputs, params, result._data)
+        if prim.saves_output and (prim.output_read_by is None or any(
+                inputs[i].requires_grad for i in prim.output_read_by)):
+            node.watched = ((result._counter(), result._vc[0], -1),)
         if not next(_recorded) % FREEZE_EVERY:
             graph_gc.recorded(node)
         if node_hooks:
@@ -254,6 +270,49 @@ def apply(prim, inputs, **params):
     if op_hooks:
         for hook in op_hooks:
             hook("apply", prim, inputs, params, result)
+    return result
+
+
+def _alias(result, x, prim, params):
+    """Make `result` a view of `x` (one version counter, and its base and how it looks into
+    it) when its array shares x's memory (NumPy copies where it cannot view)."""
+    if _root(result._data) is _root(x._data):
+        result._vc = x._counter()
+        base, chain = x._view if x._view is not None else (x, ())
+        result._view = (base, chain + ((prim, params),))
+
+
+def _root(a):
+    while True:
+        b = a.base
+        if not isinstance(b, np.ndarray):
+            return a if b is None else b
+        a = b
+
+
+def guard(result, **tensors):
+    """Protect the non-differentiable tensors an op's rules read (class labels, an index, a
+    condition: they are its params, not its inputs): the backward pass raises if one of them
+    is modified in place after the forward, as it does for inputs. `tensors` maps a name (for
+    the message) to a Tensor or a plain value (ignored).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> idx = cr.tensor([1])
+    >>> y = guard(x[idx.numpy()], index=idx)
+    >>> idx += 0
+    >>> y.sum().backward()
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.GraphError: getitem: one of the variables needed ... the tensor it was given as index ...
+    """
+    node = result._node if isinstance(result, Tensor) else None
+    if node is None:
+        return result
+    extra = tuple((t._counter(), t._vc[0], name) for name, t in tensors.items()
+                  if isinstance(t, Tensor))
+    if extra:
+        node.watched = extra if node.watched is None else node.watched + extra
     return result
 
 
@@ -266,7 +325,7 @@ def compute(fn, inputs, **params):
     >>> compute(backend.np.greater, (cr.tensor([1.0, -1.0]), cr.tensor(0.0))).tolist()
     [True, False]
     """
-    result = _wrap(fn(*[t.data for t in inputs], **params))
+    result = _wrap(fn(*[t._data for t in inputs], **params))
     if op_hooks:
         for hook in op_hooks:
             hook("compute", fn, inputs, params, result)
@@ -279,7 +338,7 @@ def decide(fn, *args, **params):
     it changes, so a path chosen from one batch's values is never replayed for another's.
 
     >>> import chainrule as cr
-    >>> decide(lambda a: bool((a > 0).all()), cr.tensor([1.0, 2.0]).data)
+    >>> decide(lambda a: bool((a > 0).all()), cr.tensor([1.0, 2.0])._data)
     True
     """
     value = fn(*args, **params)
@@ -310,7 +369,7 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float, bool, np.generic)):
-        dtype = like.data.dtype
+        dtype = like._data.dtype
         if dtype.kind == "f" and type(x) in (float, int) and x != 0 and x == x:
             return _constant(x, dtype)
         return _wrap(backend.scalar_array(x, dtype))
@@ -340,14 +399,14 @@ def lift_pair(a, b):
         a = as_tensor(a, b)
     elif type(b) is not Tensor and not isinstance(b, Tensor):
         b = as_tensor(b, a)
-    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    ka, kb = a._data.dtype.kind, b._data.dtype.kind
     if ka != kb and (ka == "f" or kb == "f"):
         # NOTE: an integer or bool operand takes the float operand's dtype (PyTorch), so float32
         # stays float32 beside an int tensor (NumPy alone would promote to float64).
         if ka == "f":
-            b = compute(astype, (b,), dtype=a.data.dtype)
+            b = compute(astype, (b,), dtype=a._data.dtype)
         else:
-            a = compute(astype, (a,), dtype=b.data.dtype)
+            a = compute(astype, (a,), dtype=b._data.dtype)
     return a, b
 
 

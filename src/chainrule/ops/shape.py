@@ -10,7 +10,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from ..autograd import sum_to
 from .axes import normalize_axis
-from .registry import Primitive, apply, as_tensor
+from .registry import Primitive, apply, as_tensor, guard
 
 np = backend.np
 _MOVES = dict(derivs=["1 (each value moves)"], saves=(), linear=True)
@@ -18,19 +18,20 @@ _MOVES = dict(derivs=["1 (each value moves)"], saves=(), linear=True)
 RESHAPE = Primitive(
     "reshape", lambda x, shape: x.reshape(shape), [lambda g, y, x, shape: g.reshape(x.shape)],
     formula="reshape(x)", hint="The new shape must hold the same number of elements (use -1 "
-    "for one inferred dimension).", **_MOVES)
+    "for one inferred dimension).", **_MOVES, view=True)
 TRANSPOSE = Primitive(
     "transpose", lambda x, axes: np.transpose(x, axes),
     [lambda g, y, x, axes: TRANSPOSE(g, axes=tuple(np.argsort(axes)))],
     formula="transpose(x)", symbol="ᵀ", hint="Give each axis exactly once.", **_MOVES,
-    formula_2d="xᵀ", layer_role="transposed")
+    formula_2d="xᵀ", layer_role="transposed", view=True)
 
 
 BROADCAST = Primitive(
     "expand", lambda x, shape: np.broadcast_to(x, shape),
     [lambda g, y, x, shape: sum_to(g, x.shape)],
     formula="expand(x)", derivs=["1 (summed over copies)"], saves=(), linear=True,
-    hint="Only dimensions of size 1 can be expanded, and new dimensions go on the left.")
+    hint="Only dimensions of size 1 can be expanded, and new dimensions go on the left.",
+    view=True)
 
 
 def _concat_block(params, i):
@@ -76,7 +77,8 @@ GETITEM = Primitive(
     hint="Indices must lie within each dimension (negative ones count from the end).",
     # ... and for a basic index (slices, ints: split's pieces), the engine adds g straight
     # into one buffer for the input instead of a full-size array per piece.
-    scatter=lambda params: params["index"] if _is_basic(params["index"]) else None)
+    scatter=lambda params: params["index"] if _is_basic(params["index"]) else None,
+    view=True)   # a basic index views the input; an integer array or mask copies
 SCATTER = Primitive(
     "scatter_add", _scatter_forward,
     [lambda g, y, x, index, shape: GETITEM(g, index=index)],
@@ -87,7 +89,7 @@ def _normalize_index(index, shape):
     """Tensors and lists become arrays; boolean masks become integer arrays (np.nonzero), so
     the backward can scatter with np.add.at."""
     parts = index if isinstance(index, tuple) else (index,)
-    parts = [p.data if isinstance(p, Tensor) else np.asarray(p) if isinstance(p, list) else p
+    parts = [p._data if isinstance(p, Tensor) else np.asarray(p) if isinstance(p, list) else p
              for p in parts]
     masks = [p for p in parts if isinstance(p, np.ndarray) and p.dtype == bool]
     if masks:
@@ -109,6 +111,7 @@ def getitem(x, index):
     """x[index]: basic slices, integer arrays and boolean masks; repeated indices add up in
     the backward pass."""
     x = as_tensor(x)
+    given = index
     try:
         index = _normalize_index(index, x.shape)
     except (ValueError, TypeError, IndexError) as exc:
@@ -116,7 +119,12 @@ def getitem(x, index):
         raise IndexError_(f"getitem: index {index!r} for a tensor of shape {x.shape} is not "
                           f"usable ({exc}); index with ints, slices, None, ..., integer arrays "
                           "or a boolean mask shaped like the dimensions it picks from.") from exc
-    return apply(GETITEM, (x,), index=index)
+    out = apply(GETITEM, (x,), index=index)
+    if out._node is not None and given is not index:     # an index that held tensors
+        for k in (given if type(given) is tuple else (given,)):
+            if isinstance(k, Tensor):
+                guard(out, index=k)
+    return out
 
 
 def reshape(x, shape):

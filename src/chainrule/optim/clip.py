@@ -35,9 +35,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor._wrap(np.asarray(0.0, dtype=np.float32))
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
+        total = max(float(np.max(np.abs(g._data))) if g._data.size else 0.0 for g in grads)
     else:
-        total = sum(float(np.sum(np.abs(g.data.astype(np.float64)) ** norm_type))
+        total = sum(float(np.sum(np.abs(g._data.astype(np.float64)) ** norm_type))
                     for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise GraphError(
@@ -46,7 +46,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             "error_if_nonfinite=False to clip anyway.")
     coef = min(1.0, float(max_norm) / (total + 1e-6))
     for p in params:  # in place, as PyTorch's g.mul_(coef)
-        write_grad(p, p.grad.data * p.grad.dtype.type(coef))
+        write_grad(p, p.grad._data * p.grad.dtype.type(coef))
     return Tensor._wrap(np.asarray(total, dtype=grads[0].dtype))
 
 
@@ -61,4 +61,4 @@ def clip_grad_value_(parameters, clip_value):
     """
     v = float(clip_value)
     for p in _with_grads(parameters):
-        write_grad(p, np.clip(p.grad.data, -v, v))
+        write_grad(p, np.clip(p.grad._data, -v, v))

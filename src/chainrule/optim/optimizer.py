@@ -16,8 +16,8 @@ def write_grad(p, values):
     (zero_grad, the clippers): a saved reference to p.grad sees them. A gradient in a graph
     (from create_graph) or a read-only one is replaced by a new tensor instead."""
     g = p.grad
-    if g._node is None and not g.requires_grad and g.data.flags.writeable:
-        g.data[...] = values
+    if g._node is None and not g.requires_grad and g._data.flags.writeable:
+        g._data[...] = values
         g._version += 1
     else:
         p.grad = Tensor._wrap(np.array(np.broadcast_to(values, g.shape), dtype=g.dtype))
@@ -99,14 +99,14 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if g.shape != p.data.shape:
+                g = p.grad._data
+                if g.shape != p._data.shape:
                     from ..errors import ShapeError
                     raise ShapeError(
                         f"{type(self).__name__}.step: gradient shape {g.shape} differs from "
-                        f"parameter shape {p.data.shape}; a gradient was set by hand?")
+                        f"parameter shape {p._data.shape}; a gradient was set by hand?")
                 state = self.state.setdefault(id(p), {})
-                self._update(p.data, g, state, group)
+                self._update(p._data, g, state, group)
                 p._version += 1
         return loss
 
@@ -182,13 +182,13 @@ def _restore_state(pstate, p, idx, problems):
     out = {}
     for key, value in dict(pstate).items():
         if isinstance(value, Tensor):
-            value = value.data
+            value = value._data
         if isinstance(value, np.ndarray) and value.ndim > 0:
-            if value.shape != p.data.shape:
+            if value.shape != p._data.shape:
                 problems.append(f"parameter {idx} state {key!r} has shape {value.shape}, the "
-                                f"parameter has shape {p.data.shape}")
+                                f"parameter has shape {p._data.shape}")
                 continue
-            value = value.astype(p.data.dtype, copy=True)
+            value = value.astype(p._data.dtype, copy=True)
         elif isinstance(value, np.ndarray):
             value = value.item()
         out[key] = value

@@ -205,8 +205,8 @@ class Session:
         self.rng = _rng_state()
         self.top = (len(args), tuple(kwargs))
         for t in list(self.scouted):
-            if isinstance(t, Tensor) and isinstance(t.data, np.ndarray) and \
-                    (t.data.flags.writeable or t.requires_grad):
+            if isinstance(t, Tensor) and isinstance(t._data, np.ndarray) and \
+                    (t._data.flags.writeable or t.requires_grad):
                 self.trace_state(t)
         new_args = tuple(self.input(a) for a in args)
         new_kwargs = {k: self.input(v) for k, v in kwargs.items()}
@@ -215,9 +215,9 @@ class Session:
     def trace_state(self, t):
         if id(t) in self.tracked or id(t) in self.arg_tensors:
             return
-        orig = t.data
+        orig = t._data
         view = trace(orig, self)
-        t.data = view
+        t._data = view
         self.traced_tensors.append((t, orig, view))
         self.new_slot("load", view, tensor=t, attr="data", pos=0, label=t.name or "")
         self.track(t)
@@ -230,9 +230,9 @@ class Session:
                 return value
             k = len(self.leaves)
             self.arg_tensors[id(value)] = k
-            orig = value.data
+            orig = value._data
             view = trace(orig, self)
-            value.data = view
+            value._data = view
             self.traced_tensors.append((value, orig, view))
             self.leaves.append(("tensor", type(value), orig.shape, orig.dtype,
                                 value.requires_grad))
@@ -260,11 +260,11 @@ class Session:
     # ----- tracking tensors' data and grad -----
     def track(self, t):
         if id(t) not in self.tracked:
-            self.tracked[id(t)] = [t, t.data, t.grad]
+            self.tracked[id(t)] = [t, t._data, t.grad]
 
     def sync(self):
         """Record assignments fn made to tracked tensors since the last event
-        (`p.grad = None`, `p.data = new`)."""
+        (`p.grad = None`, `p._data = new`)."""
         for entry in self.tracked.values():
             t, data, grad = entry
             if t.grad is not grad:
@@ -272,10 +272,10 @@ class Session:
                 value = None if g is None else self.ref_tensor(g, "the assigned .grad")
                 self.instrs.append(SetAttr(t, "grad", value))
                 entry[2] = g
-            if t.data is not data:
-                value = self.ref_array(t.data, "the assigned .data")
+            if t._data is not data:
+                value = self.ref_array(t._data, "the assigned .data")
                 self.instrs.append(SetAttr(t, "data", value))
-                entry[1] = t.data
+                entry[1] = t._data
 
     def after_event(self):
         """After a backward or host call: the .grad and .data it gave tracked tensors are
@@ -285,19 +285,19 @@ class Session:
             t, data, grad = entry
             if t.grad is not grad:
                 g = t.grad
-                if g is not None and id(g.data) not in self.by_id:
-                    self.new_slot("load", g.data, tensor=t, attr="grad", pos=pos,
+                if g is not None and id(g._data) not in self.by_id:
+                    self.new_slot("load", g._data, tensor=t, attr="grad", pos=pos,
                                   label=f"{t.name or 'tensor'}.grad")
                 entry[2] = g
-            if t.data is not data:
-                if id(t.data) not in self.by_id:
-                    self.new_slot("load", t.data, tensor=t, attr="data", pos=pos,
+            if t._data is not data:
+                if id(t._data) not in self.by_id:
+                    self.new_slot("load", t._data, tensor=t, attr="data", pos=pos,
                                   label=t.name or "")
-                entry[1] = t.data
+                entry[1] = t._data
 
     # ----- resolving arrays and tensors to buffers -----
     def ref_tensor(self, t, where):
-        arr = t.data
+        arr = t._data
         sid = self.by_id.get(id(arr))
         if sid is not None:
             return sid
@@ -388,10 +388,10 @@ class Session:
             where = f"an input of {name}"
             ins = [self.ref_tensor(t, where) for t in inputs]
             ps = {k: self.ref_param(v, f"the {k}= of {name}") for k, v in params.items()}
-            out = result.data
+            out = result._data
             if not (type(out) is Traced and out._session is self):
                 out = trace(out if isinstance(out, np.ndarray) else np.asarray(out), self)
-                result.data = out
+                result._data = out
                 if result._node is not None:
                     result._node.out = out
             slot = self.new_slot("op", out)
@@ -514,8 +514,8 @@ class Session:
         if capture is not None:
             for t, g in zip(capture, result):
                 sid = plan.outs.get(id(t))
-                if g is not None and sid is not None and id(g.data) not in self.by_id:
-                    self.bind(g.data, sid)
+                if g is not None and sid is not None and id(g._data) not in self.by_id:
+                    self.bind(g._data, sid)
         self.rng = _rng_state()
         self.after_event()
         return result
@@ -548,7 +548,7 @@ class Session:
                 state[key] = [out.id, True]
 
         for t, source in seeds:
-            shape, dtype = t.data.shape, t.data.dtype
+            shape, dtype = t._data.shape, t._data.dtype
             out = self.new_slot("acc", None, shape=shape, dtype=dtype)
             bw.steps.append(Seed(out.id, shape, dtype, source))
             add(key_of(t), out.id, shape)
@@ -596,8 +596,8 @@ class Session:
                 if gi is None:
                     continue
                 rule = kernels(i) if prim.variadic else kernels[i]
-                x = t.data
-                raw = rule(g, y, *[u.data for u in inputs], **node.params)
+                x = t._data
+                raw = rule(g, y, *[u._data for u in inputs], **node.params)
                 fit = (type(raw) is not np.ndarray and not isinstance(raw, np.ndarray)) \
                     or raw.shape != x.shape or raw.dtype != x.dtype
                 out = self.new_slot("acc", None, shape=x.shape, dtype=x.dtype)
@@ -646,7 +646,7 @@ class Session:
             self.quiet -= 1
         out = None
         if isinstance(result, Tensor):
-            out = self.new_slot("host", result.data).id
+            out = self.new_slot("host", result._data).id
         if args and not isinstance(args[0], (Tensor, list, tuple)):
             self.hosts.append(args[0])
         if args and "." in name and not isinstance(args[0], (Tensor, list, tuple)):
@@ -658,7 +658,7 @@ class Session:
 
     def host_arg(self, value):
         if isinstance(value, Tensor):
-            sid = self.by_id.get(id(value.data))
+            sid = self.by_id.get(id(value._data))
             if sid is not None and self.slots[sid].kind in ("op", "acc", "arg", "host") \
                     and id(value) not in self.tracked:
                 return ("wrap", sid)
@@ -673,8 +673,8 @@ class Session:
         if isinstance(value, Tensor):
             if id(value) in self.arg_tensors:
                 return ("input", self.arg_tensors[id(value)])
-            if id(value) in self.tracked and self.by_id.get(id(value.data)) is not None and \
-                    self.slots[self.by_id[id(value.data)]].kind == "load":
+            if id(value) in self.tracked and self.by_id.get(id(value._data)) is not None and \
+                    self.slots[self.by_id[id(value._data)]].kind == "load":
                 return ("obj", value)
             if value.requires_grad and value._node is not None and \
                     value._node not in self.walked:
@@ -700,8 +700,8 @@ class Session:
     def restore(self):
         """Give every tensor its own arrays back (plain, untraced)."""
         for t, orig, view in self.traced_tensors:
-            if t.data is view:
-                t.data = orig
+            if t._data is view:
+                t._data = orig
         for t, _, _ in self.tracked.values():
             _untrace(t)
         for obj in self.hosts:
@@ -715,11 +715,11 @@ class Session:
 
 
 def _untrace(t):
-    if type(t.data) is Traced:
-        t.data = t.data.view(np.ndarray)
+    if type(t._data) is Traced:
+        t._data = t._data.view(np.ndarray)
     g = t.grad
-    if g is not None and type(g.data) is Traced:
-        g.data = g.data.view(np.ndarray)
+    if g is not None and type(g._data) is Traced:
+        g._data = g._data.view(np.ndarray)
 
 
 def untrace_result(value):
@@ -761,7 +761,7 @@ def _redraws(fn, inputs, params, before, after):
     saved = backend._rng
     backend._rng = gen
     try:
-        fn(*[t.data for t in inputs], **(params or {}))
+        fn(*[t._data for t in inputs], **(params or {}))
     except Exception:
         return False
     finally:
@@ -828,7 +828,7 @@ def _module_call_wrapper(orig):
 def _numpy_wrapper(orig):
     def numpy(self):
         session = taint.current()
-        if session is not None and traced_by(self.data, session) and not taint.trusted():
+        if session is not None and traced_by(self._data, session) and not taint.trusted():
             session.value_read(".numpy()")
         return orig(self)
     return numpy
@@ -837,12 +837,13 @@ def _numpy_wrapper(orig):
 def _wrap_keeping_trace(array):
     """Tensor._wrap that keeps a Traced array as it is (NumPy's asarray would strip it)."""
     t = object.__new__(Tensor)
-    t.data = array if isinstance(array, np.ndarray) else np.asarray(array)
+    t._data = array if isinstance(array, np.ndarray) else np.asarray(array)
     t.grad = None
     t.requires_grad = False
     t._node = None
     t.name = None
-    t._version = 0
+    t._vc = [0]
+    t._view = None
     return t
 
 

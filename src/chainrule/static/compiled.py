@@ -172,7 +172,7 @@ class CompiledFunction:
         finally:
             registry.op_hooks.remove(note)
         for k, t in seen.items():
-            data = t.data
+            data = t._data
             if isinstance(data, np.ndarray) and (data.flags.writeable or t.requires_grad):
                 self._scouted[k] = t      # read-only ones are constants (x * 0.5's 0.5)
         self.stats["eager"] += 1
@@ -302,8 +302,8 @@ def _explain(variant, exc):
 class _Snapshot:
     def __init__(self, variant):
         self.tensors = [t for t, *_ in variant.state.values()]
-        self.saved = [(t, t.data, t.data.copy(), t.grad, None if t.grad is None else
-                       t.grad.data.copy(), t._version) for t in self.tensors]
+        self.saved = [(t, t._data, t._data.copy(), t.grad, None if t.grad is None else
+                       t.grad._data.copy(), t._version) for t in self.tensors]
         self.hosts = []
         seen = set()
         for ins in variant.instrs:
@@ -318,10 +318,10 @@ class _Snapshot:
 
     def restore(self):
         for t, data, values, grad, gvalues, version in self.saved:
-            t.data = data
+            t._data = data
             np.copyto(data, values)
             if grad is not None:
-                np.copyto(grad.data, gvalues)
+                np.copyto(grad._data, gvalues)
             t.grad = grad
             t._version = version
         for obj, state in self.hosts:
@@ -332,9 +332,9 @@ class _Snapshot:
     def values(self, out):
         vals = {"result": _arrays(out)}
         for i, t in enumerate(self.tensors):
-            vals[f"{t.name or 'state ' + str(i)}"] = t.data.copy()
+            vals[f"{t.name or 'state ' + str(i)}"] = t._data.copy()
             if t.grad is not None:
-                vals[f"{t.name or 'state ' + str(i)}.grad"] = t.grad.data.copy()
+                vals[f"{t.name or 'state ' + str(i)}.grad"] = t.grad._data.copy()
         for obj, _ in self.hosts:
             state = getattr(obj, "state", None)
             if isinstance(state, dict):
@@ -366,7 +366,7 @@ def _deep(d):
 
 def _arrays(out):
     if isinstance(out, Tensor):
-        return [out.data.copy()]
+        return [out._data.copy()]
     if isinstance(out, (list, tuple)):
         return [a for v in out for a in _arrays(v)]
     if isinstance(out, dict):

@@ -134,7 +134,7 @@ class Program:
                 for ref, _ in ins.leaves:
                     t = self._tensor_of(ref)
                     if t is not None and id(t) not in self.arg_ids and id(t) not in self.state:
-                        self.state[id(t)] = (t, t.data.shape, t.data.dtype, t.requires_grad)
+                        self.state[id(t)] = (t, t._data.shape, t._data.dtype, t.requires_grad)
 
     def _consts_from_dead_loads(self, session):
         for slot in self.slots:
@@ -171,7 +171,7 @@ class Program:
         slot = self.slots[sid]
         if slot.kind == "arg":
             k = slot.arg
-            return f"a{k}.data" if self.leaves[k][0] == "tensor" else f"a{k}"
+            return f"a{k}._data" if self.leaves[k][0] == "tensor" else f"a{k}"
         if slot.kind == "op":
             op = self._producer.get(sid)
             if op is not None and op.kind == "view":
@@ -342,7 +342,7 @@ class Program:
                 _, cls, shape, dtype, rg = leaf
                 out.append((f"a{k} = {expr}", None))
                 D = self._name(dtype, "D")
-                check(f"type(a{k}) is {self._name(cls, 'T')} and (d := a{k}.data).shape == "
+                check(f"type(a{k}) is {self._name(cls, 'T')} and (d := a{k}._data).shape == "
                       f"{shape!r} and (d.dtype is {D} or d.dtype == {D}) and "
                       f"a{k}.requires_grad is {rg!r}",
                       f"{label} is a {cls.__name__} of shape {shape}, dtype {dtype}, "
@@ -397,7 +397,7 @@ class Program:
             S = self._name(t, "S")
             D = self._name(dtype, "D")
             label = t.name or f"a state tensor of shape {shape}"
-            check(f"(d := {S}.data).shape == {shape!r} and (d.dtype is {D} or d.dtype == {D}) "
+            check(f"(d := {S}._data).shape == {shape!r} and (d.dtype is {D} or d.dtype == {D}) "
                   f"and {S}.requires_grad is {rg!r}",
                   f"{label} has shape {shape}, dtype {dtype}, requires_grad={rg}")
         for j, ins in enumerate(self.instrs):
@@ -418,7 +418,7 @@ class Program:
         for slot in self.slots:
             if slot.kind == "arg" and slot.id in self.used:
                 k = slot.arg
-                src = f"a{k}.data" if self.leaves[k][0] == "tensor" else f"a{k}"
+                src = f"a{k}._data" if self.leaves[k][0] == "tensor" else f"a{k}"
                 lines.append(f"b{slot.id} = {src}")
                 reads.append(())
             elif slot.kind == "const" and slot.id in self.used and slot.mutated:
@@ -434,7 +434,7 @@ class Program:
             for pos in sorted(p for p in list(loads) if p <= upto):
                 for slot in loads.pop(pos):
                     S = self._owner(slot.tensor)
-                    src = f"{S}.data" if slot.attr == "data" else f"{S}.grad.data"
+                    src = f"{S}._data" if slot.attr == "data" else f"{S}.grad._data"
                     lines.append(f"b{slot.id} = {src}")
                     reads.append(())
 
@@ -473,7 +473,7 @@ class Program:
             H = self._name(ins.fn, "H")
             call = f"{H}({', '.join([self._expr(a) for a in ins.args] + [f'{k}={self._expr(v)}' for k, v in ins.kwargs.items()])})"
             if ins.out is not None and ins.out in self.used:
-                lines.append(f"b{ins.out} = {call}.data")
+                lines.append(f"b{ins.out} = {call}._data")
             else:
                 lines.append(call)
         elif isinstance(ins, C.SetAttr):

@@ -192,3 +192,20 @@ def katex_css():
     css = re.sub(r"@font-face\{[^}]*\}", face, css)
     assert "url(fonts/" not in css
     return css
+
+
+def notebook_html(rep, height=660):
+    """How an Explanation shows itself in Jupyter: the explorer in an iframe, and under it,
+    folded, the static derivation (for notebook viewers that run no scripts)."""
+    from .. import render
+    return ('<div class="chainrule-explain">'
+            + iframe(page([(None, rep)], embedded=True), height)
+            + '<details><summary>the derivation as text (for viewers that run no scripts)'
+            '</summary>' + render.html_page(rep.blocks()) + '</details></div>')
+
+
+def write(path, text):
+    """Write the page atomically (never half-written); returns `path`."""
+    from ..graph import write_atomic
+    write_atomic(str(path), text.encode("utf-8"))
+    return str(path)
