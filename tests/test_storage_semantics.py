@@ -268,6 +268,17 @@ def update_of_a_transposed_view(lib):
     return a.grad, w.grad, x, v
 
 
+def consumer_that_does_not_need_the_changed_value(lib):
+    a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    buf = lib.zeros(3)
+    buf[0] = a[0] * 2
+    y = buf * 1          # mul saves buf, but only the constant's gradient would read it
+    buf[1] = a[1] * 3
+    buf[0] = a[2]
+    (y.sum() + (buf * buf).sum()).backward()
+    return a.grad, buf, y
+
+
 def earlier_consumer_keeps_its_gradient(lib):
     a = lib.tensor([1.0, 2.0], requires_grad=True)
     x = a * 2
@@ -313,6 +324,7 @@ def retain_grad_follows_the_update(lib):
                                   leaf_without_grad_becomes_a_node, buffer_filled_row_by_row,
                                   update_of_a_slice, update_of_a_transposed_view,
                                   earlier_consumer_keeps_its_gradient,
+                                  consumer_that_does_not_need_the_changed_value,
                                   masked_fill_and_zero_on_intermediates, residual_block,
                                   retain_grad_follows_the_update])
 def test_in_place_updates_in_the_graph_match_pytorch(case):
@@ -332,7 +344,18 @@ def view_of_a_leaf_that_requires_grad(lib):
     return [a]
 
 
-@pytest.mark.parametrize("case", [leaf_that_requires_grad, view_of_a_leaf_that_requires_grad])
+def consumer_that_needs_the_changed_value(lib):
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    w = lib.tensor([3.0, 4.0], requires_grad=True)
+    x = a * 1
+    y = x * w            # w's gradient reads x
+    x += 1
+    y.sum().backward()
+    return [a.grad]
+
+
+@pytest.mark.parametrize("case", [leaf_that_requires_grad, view_of_a_leaf_that_requires_grad,
+                                  consumer_that_needs_the_changed_value])
 def test_in_place_updates_pytorch_refuses_are_refused(case):
     same(case)
 
@@ -419,3 +442,8 @@ def test_rules_read_only_what_their_entry_saves(name, sample):
                 got = np.asarray(rule(g, node.out, *other, **node.params))
                 np.testing.assert_allclose(got, want, err_msg=f"{name}: input {i}'s rule reads "
                                            "input values, which its entry does not save")
+            elif prim.reads is not None:
+                other = [a if j in prim.reads[i] else garbage(a) for j, a in enumerate(args)]
+                got = np.asarray(rule(g, node.out, *other, **node.params))
+                np.testing.assert_allclose(got, want, err_msg=f"{name}: input {i}'s rule reads "
+                                           f"inputs beyond reads[{i}] = {prim.reads[i]}")

@@ -158,7 +158,7 @@ def test_item_assignment_bumps_the_version_and_guards_the_graph():
         tw[0] = 2.0
     with pytest.raises(GraphError):              # a RuntimeError, as PyTorch's
         w[0] = 2.0
-    y = w * 2
+    y = w * w                                     # saves w (w * 2 would not, as in PyTorch)
     loss = (y * y).sum()
     with cr.no_grad():
         w[0] = 10.0                               # allowed, and the saved graph knows

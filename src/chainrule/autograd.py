@@ -144,11 +144,19 @@ class Node:
         """Raise where an input changed in place since the node recorded it and its rules read
         the values (the primitive saves its inputs). (An input that an in-place update moved
         onto a new node was already replaced by the snapshot of what it was: `_repoint`.)"""
-        if "inputs" not in self.prim.saves:
-            return
-        for t, v in zip(self.inputs, self.versions):
-            if t._vc[0] != v:
+        for j, (t, v) in enumerate(zip(self.inputs, self.versions)):
+            if t._vc[0] != v and self.reads_input(j):
                 raise _modified_error(self, f"an input of shape {t.shape}", v, t._vc[0])
+
+    def reads_input(self, j):
+        """Whether a rule that will run reads input j's values (the registry's `saves` and
+        `reads`)."""
+        prim = self.prim
+        if "inputs" not in prim.saves:
+            return False
+        if prim.reads is None or prim.variadic:
+            return True
+        return any(t.requires_grad and j in r for t, r in zip(self.inputs, prim.reads))
 
     def check_watched(self):
         for vc, v, what in self.watched:
@@ -205,34 +213,37 @@ def _freed_error(node):
 def toposort(roots):
     """Nodes reachable from `roots`, every node before the nodes that feed it (iterative DFS)."""
     order, seen = [], set()
-    add = seen.add
     for root in roots:
-        if root in seen:
-            continue
-        add(root)
-        stack = [(root, 0)]
-        push, pop = stack.append, stack.pop
-        while stack:
-            node, i = pop()
-            inputs = node.inputs
-            if inputs is None:
-                raise _freed_error(node)
-            n = len(inputs)
-            while i < n:
-                t = inputs[i]
-                i += 1
-                if _rebased and t._vc[0] != node.versions[i - 1]:
-                    t = _repoint(node, i - 1)
-                child = t._node
-                if child is not None and t.requires_grad and child not in seen:
-                    add(child)
-                    push((node, i))
-                    push((child, 0))
-                    break
-            else:
-                order.append(node)
+        if root not in seen:
+            seen.add(root)
+            _post_order(root, seen, order)
     order.reverse()
     return order
+
+
+def _post_order(root, seen, order):
+    """Append the unseen nodes below `root`, then `root`, in post-order (explicit stack)."""
+    stack = [(root, 0)]
+    push, pop, add = stack.append, stack.pop, seen.add
+    while stack:
+        node, i = pop()
+        inputs = node.inputs
+        if inputs is None:
+            raise _freed_error(node)
+        n = len(inputs)
+        while i < n:
+            t = inputs[i]
+            i += 1
+            if _rebased and t._vc[0] != node.versions[i - 1]:
+                t = _repoint(node, i - 1)
+            child = t._node
+            if child is not None and t.requires_grad and child not in seen:
+                add(child)
+                push((node, i))
+                push((child, 0))
+                break
+        else:
+            order.append(node)
 
 
 def _seed_gradients(outputs, grad_outputs, create_graph):
@@ -383,19 +394,25 @@ def run_backward(outputs, grad_outputs=None, retain_graph=False, create_graph=Fa
         for done in finishers:
             done([])
         return result
+    _write_leaf_grads(walk.leaf_grads, create_graph, finishers)
+    return None
+
+
+def _write_leaf_grads(leaf_grads, create_graph, finishers):
+    """Accumulate each leaf's summed gradient into its `.grad`, then tell the end-of-pass
+    watchers which leaves got one."""
     given = set()
     _leaf_lock.acquire()    # leaves (a shared model's parameters) may get grads from two threads
     try:
-        for t, g in walk.leaf_grads.items():
+        for t, g in leaf_grads.items():
             if t.requires_grad:
                 _set_grad(t, g, create_graph, given)
     finally:
         _leaf_lock.release()
     if finishers:
-        leaves = [t for t in walk.leaf_grads if t.requires_grad]
+        leaves = [t for t in leaf_grads if t.requires_grad]
         for done in finishers:
             done(leaves)
-    return None
 
 
 # ---- in-place updates of tensors in the graph (ops/inplace.py) ----
@@ -432,7 +449,7 @@ def _repoint(node, i):
     to follow."""
     t, v = node.inputs[i], node.versions[i]
     s = _as_recorded(t, v, node)
-    if s is not t and "inputs" not in node.prim.saves:
+    if s is not t and not node.reads_input(i):
         node.inputs = node.inputs[:i] + (s,) + node.inputs[i + 1:]
         node.versions = node.versions[:i] + (s._vc[0],) + node.versions[i + 1:]
     return s

@@ -8,7 +8,6 @@ drawn in red: the chain rule's product runs along exactly those edges.
 import os
 import shutil
 import subprocess
-import tempfile
 import warnings
 
 import numpy as np
@@ -220,20 +219,7 @@ def render_bytes(dot, fmt_):
 
 
 def write_atomic(path, data):
-    """Write `data` to `path` via a temporary file in the same folder (never half-written)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".chainrule-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private; give it normal rights
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `data` to `path` never half-written (io.atomic_write), creating its folder."""
+    from ..io import atomic_write
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, data)

@@ -41,13 +41,14 @@ SUB = Primitive("sub", np.subtract, [_same, _negated], inputs="ab", formula="a -
                 grouping="left", algebra="difference")
 MUL = Primitive("mul", np.multiply, [lambda g, y, a, b: g * b, lambda g, y, a, b: g * a],
                 inputs="ab", formula="a · b", derivs=["b", "a"], saves=("inputs",),
+                reads=((1,), (0,)),
                 symbol="×", precedence=2, **_ARITH, grouping="associative", algebra="product")
 DIV = Primitive("div", np.true_divide,
                 [lambda g, y, a, b: g / b, lambda g, y, a, b: -g * y / b],
                 inputs="ab", formula="a / b", derivs=["1/b", "-a/b²"], rounded=True,
                 symbol="÷", precedence=2, domain=("any", "nonzero"), **_ARITH,
                 grouping="left", algebra="quotient", derivs_rounded=(True, True),
-                output_read_by=(1,))     # y is read by b's rule only
+                output_read_by=(1,), reads=((1,), (1,)))     # y is read by b's rule only
 NEG = Primitive("neg", np.negative, [_negated], formula="-x", derivs=["-1"], saves=(),
                 elementwise=True, linear=True, symbol="−x", precedence=3, algebra="negation")
 

@@ -72,7 +72,8 @@ LINEAR = Primitive(
     "linear", _linear_forward, [_linear_grad_x, _linear_grad_w, _linear_grad_b],
     inputs=("x", "W", "b"), formula="x @ Wᵀ + b",
     derivs=["W (g @ W)", "x (gᵀ @ x, summed over the batch)", "1 (g summed over the batch)"],
-    saves=("inputs",), layer_role="affine", precedence=1, grouping="associative",
+    saves=("inputs",), reads=((1,), (0,), ()), layer_role="affine", precedence=1,
+    grouping="associative",
     hint="x must end in in_features (x: (..., in)), W must be (out, in) and b (out,); check "
          "the layer sizes.",
     first_order_kernel=[_linear_kernel_x, _linear_kernel_w, _linear_kernel_b])

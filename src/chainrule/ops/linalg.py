@@ -38,6 +38,7 @@ def _grad_b(g, y, a, b):
 MATMUL = Primitive(
     "matmul", np.matmul, [_grad_a, _grad_b], inputs="ab", formula="a @ b",
     derivs=["b (as gᵀ-side factor: g @ bᵀ)", "a (as aᵀ @ g)"], saves=("inputs",),
+    reads=((1,), (0,)),
     linear=False, symbol="@", precedence=2, layer_role="product",
     hint="The last dimension of a must equal the second-to-last of b (a: (..., n, k), "
          "b: (..., k, m)); transpose an operand (.T) or check the layer sizes.")

@@ -61,6 +61,11 @@ the fields, and no module outside `ops/` names a primitive by its string.
     output_read_by  where "output" is saved but only some inputs' rules read it (div, pow: the
                 exponent's), those inputs' positions: the engine then watches the output for
                 in-place changes only when one of them requires grad; None: every rule
+    reads       where "inputs" are saved, per input, the positions of the inputs whose values
+                its rule reads (mul: ((1,), (0,)): a's gradient needs b, b's needs a), so that
+                an input changed in place after the forward raises at backward only when a
+                rule that will run reads it, as in PyTorch (which saves per input); None: every
+                rule reads every input
     view        True when the output may be a view of input 0's memory (reshape, transpose,
                 expand, getitem): where it is (a copy is not), it shares the input's version
                 counter and remembers its base, as PyTorch's views do (ops/inplace.py)
@@ -106,7 +111,8 @@ class Primitive:
                  "saves", "elementwise", "linear", "rounded", "symbol", "precedence",
                  "grouping", "activation", "layer_role", "hint", "domain",
                  "first_order_kernel", "scatter", "variadic", "algebra", "loss",
-                 "derivs_rounded", "block", "view", "saves_output", "output_read_by")
+                 "derivs_rounded", "block", "view", "saves_output", "output_read_by",
+                 "reads")
     # The values `explain` understands in these fields (see the module docstring).
     GROUPINGS = (None, "associative", "left")
     ACTIVATIONS = (None, "saturating", "rectifier")
@@ -120,7 +126,7 @@ class Primitive:
                  symbol=None, precedence=ATOM, domain="any", first_order_kernel=None,
                  scatter=None, formula_2d=None, grouping=None, activation=None,
                  layer_role=None, algebra=None, loss=None, derivs_rounded=False, block=None,
-                 view=False, output_read_by=None, register=True):
+                 view=False, output_read_by=None, reads=None, register=True):
         self.name = name
         self.forward = forward
         self.variadic = callable(vjps)
@@ -150,6 +156,7 @@ class Primitive:
         self.view = view
         self.saves_output = "output" in self.saves   # the engine watches the output's version
         self.output_read_by = output_read_by
+        self.reads = reads
         if register:   # False: a custom autograd.Function's node type (ops/function.py)
             self._check(n)
             REGISTRY[name] = self
