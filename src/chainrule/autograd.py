@@ -430,15 +430,16 @@ def note_rebase(t, snapshot):
     with _leaf_lock:
         entry = _rebased.get(key)
         if entry is None or entry[0]() is not t:
-            entry = _rebased[key] = (weakref.ref(t, _forget_rebased(key)), [])
+            entry = _rebased[key] = (weakref.ref(t, _forgetter(_rebased, key)), [])
         entry[1].append((t._vc[0], weakref.ref(snapshot)))
 
 
-def _forget_rebased(key):
+def _forgetter(table, key):
+    """A weakref callback dropping table[key] once its tensor is gone (ids are reused)."""
     def forget(ref):
-        entry = _rebased.get(key)
+        entry = table.get(key)
         if entry is not None and entry[0] is ref:
-            del _rebased[key]
+            del table[key]
     return forget
 
 
@@ -523,7 +524,7 @@ def register_hook(t, hook):
         hooks = _hooks_of(key)
         if hooks is None:
             hooks = []
-            _grad_hooks[id(key)] = (weakref.ref(key, _forget_hooks(id(key))), hooks)
+            _grad_hooks[id(key)] = (weakref.ref(key, _forgetter(_grad_hooks, id(key))), hooks)
         hooks.append(hook)
     return RemovableHandle(hooks, hook)
 
@@ -533,12 +534,6 @@ def _hooks_of(obj):
     return entry[1] if entry is not None and entry[0]() is obj else None
 
 
-def _forget_hooks(key):
-    def forget(ref):
-        entry = _grad_hooks.get(key)
-        if entry is not None and entry[0] is ref:
-            del _grad_hooks[key]
-    return forget
 
 
 def _call_hooks(key, g, create_graph):

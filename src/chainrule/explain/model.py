@@ -19,6 +19,7 @@ import numpy as np
 
 from . import fmt
 from .derive import LATEX, LONG, TEXT, latex_value
+from .nan import _where
 
 SCHEMA = "chainrule.explain"
 VERSION = 1
@@ -120,13 +121,6 @@ def header_notes(d):
     return ["; ".join(mode) + "."] if mode else []
 
 
-def _where(trace):
-    if trace is None:
-        return None
-    filename, lineno, func = trace
-    import linecache
-    return {"file": filename, "line": lineno, "function": func,
-            "code": linecache.getline(filename, lineno).strip()}
 
 
 def nodes(d):
