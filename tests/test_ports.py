@@ -53,7 +53,7 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-@pytest.mark.parametrize("name", ["mnist_mlp", "char_lstm", "manual_backward"])
+@pytest.mark.parametrize("name", ["mnist_mlp", "char_lstm", "manual_backward", "word_lstm_lm"])
 def test_only_import_lines_change(name):
     source = (PORTS / f"{name}.py").read_text(encoding="utf-8")
     text, changed = port(source)
@@ -136,3 +136,23 @@ def test_hand_written_backward_agrees_with_autograd_and_pytorch():
     np.testing.assert_allclose(c["hand"], t["hand"], rtol=1e-4)
     np.testing.assert_allclose(c["auto"], t["auto"], rtol=1e-4)
     np.testing.assert_allclose(c["hand"], c["auto"], rtol=1e-4)
+
+
+def test_word_level_lstm_language_model_agrees_with_pytorch():
+    theirs, mine = load("word_lstm_lm", "torch"), load("word_lstm_lm", "chainrule")
+    ntokens = len(theirs["Corpus"](theirs["make_corpus"]()).dictionary)
+    init = _numpy_state(theirs["RNNModel"](ntokens, dropout=0.0))
+    quiet = dict(dropout=0.0, log=lambda line: None)      # dropout off: masks differ per library
+    t, t_time = _timed(theirs["main"], init, **quiet)
+    c, c_time = _timed(mine["main"], init, **quiet)
+    assert c["tied"] and t["tied"]                        # decoder.weight = encoder.weight
+    assert c["n_params"] == t["n_params"] and c["ntokens"] == t["ntokens"] == ntokens
+    assert len(c["losses"]) == len(t["losses"]) > 50
+    np.testing.assert_allclose(c["losses"], t["losses"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(c["val_losses"], t["val_losses"], rtol=1e-3)
+    np.testing.assert_allclose(c["perplexity"], t["perplexity"], rtol=1e-3)
+    assert c["val_losses"][-1] < c["val_losses"][0] - 1.0
+    # with its default dropout the script trains too (each library's own masks)
+    dropped = mine["main"](init, log=lambda line: None)
+    assert dropped["val_losses"][-1] < dropped["val_losses"][0]
+    print(f"word_lstm_lm: chainrule {c_time:.2f} s, PyTorch {t_time:.2f} s")

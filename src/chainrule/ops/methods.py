@@ -286,6 +286,22 @@ def __iadd__(self, other):
                          "add_", True, _add)
 
 
+def add_(self, other, *, alpha=1):
+    """In place self += alpha · other (PyTorch's add_; alpha scales the other operand).
+
+    >>> import chainrule as cr
+    >>> t = cr.tensor([1.0, 2.0])
+    >>> t.add_(cr.tensor([1.0, 1.0]), alpha=-0.5).tolist()
+    [0.5, 1.5]
+    """
+    return __iadd__(self, other if alpha == 1 else other * alpha)
+
+
+def sub_(self, other, *, alpha=1):
+    """In place self -= alpha · other (PyTorch's sub_)."""
+    return __isub__(self, other if alpha == 1 else other * alpha)
+
+
 def __isub__(self, other):
     return self._inplace(lambda d, o: np.subtract(d, o, out=d, casting="same_kind"), other,
                          "sub_", True, _sub)
@@ -738,8 +754,8 @@ METHODS = {
     "backward": backward,
     # in-place updates
     "_inplace": _inplace,
-    "__iadd__": __iadd__, "add_": __iadd__,
-    "__isub__": __isub__, "sub_": __isub__,
+    "__iadd__": __iadd__, "add_": add_,
+    "__isub__": __isub__, "sub_": sub_,
     "__imul__": __imul__, "mul_": __imul__,
     "__itruediv__": __itruediv__, "div_": __itruediv__,
     "copy_": copy_, "fill_": copy_,
