@@ -148,15 +148,7 @@ class Derivation:
         rec = self.rec
 
         def free(*candidates):
-            for n in candidates:
-                if n not in taken:
-                    taken.add(n)
-                    return n
-            k = 2
-            while f"{candidates[0]}{k}" in taken:
-                k += 1
-            taken.add(f"{candidates[0]}{k}")
-            return f"{candidates[0]}{k}"
+            return patterns.free_name(taken, *candidates)
 
         h = p = 0
         for v in self.values:

@@ -290,7 +290,9 @@ def _se_form(c, n, summed, order):
 
 
 # ---------------------------------------------------------------- cross-entropies
-def _free_name(taken, *candidates):
+def free_name(taken, *candidates):
+    """The first candidate not in `taken` (else the first with the smallest free number
+    appended), added to `taken`."""
     for n in candidates:
         if n not in taken:
             taken.add(n)
@@ -319,14 +321,14 @@ def fused_cross_entropy(f, step, taken):
     if kind == "cross-entropy" and np.ndim(z.value) != 2:
         return None
     p = _softmax_rows(z.value, axis)
-    pname = _free_name(taken, "p", "P", "prob")
+    pname = free_name(taken, "p", "P", "prob")
     extras = []
     if kind == "cross-entropy":
         labels = np.asarray(step.params["labels"])
         onehot = np.zeros(p.shape)
         onehot[np.arange(p.shape[0]), labels] = 1.0
-        yname = _free_name(taken, "Y", "T", "onehot")
-        lname = _free_name(taken, "labels", "y", "classes")
+        yname = free_name(taken, "Y", "T", "onehot")
+        lname = free_name(taken, "labels", "y", "classes")
         extras = [dict(name=lname, value=labels, role="labels", formula=None),
                   dict(name=yname, value=onehot, role="value",
                        formula=(f"onehot({lname})", rf"\mathrm{{onehot}}({_latex(lname)})"))]
@@ -585,7 +587,7 @@ def logits_binary_cross_entropy(f, top, taken):
     if _fraction(c * n) != 1 and c != 1.0:
         return None
     mean = c != 1.0 or n == 1
-    tname = _free_name(taken, "t", "target")
+    tname = free_name(taken, "t", "target")
     target = 1.0 - np.asarray(a.value, np.float64)
     scale, lscale = ("-(1/N) ", r"-\frac{1}{N} ") if mean and n > 1 else ("-", "-")
     formula = f"{scale}Σ [{tname}·ln σ(z) + (1 - {tname})·ln(1 - σ(z))]"
@@ -721,8 +723,8 @@ def negative_log_likelihood(f, top, taken, logsoftmaxes):
         return None
     onehot = np.zeros(logp.value.shape)
     onehot[np.arange(n), labels] = 1.0
-    yname = _free_name(taken, "Y", "onehot")
-    lname = _free_name(taken, "labels", "classes")
+    yname = free_name(taken, "Y", "onehot")
+    lname = free_name(taken, "labels", "classes")
     scale, lscale = ("-(1/N) ", r"-\frac{1}{N} ") if mean else ("-", "-")
     formula = f"{scale}Σ {yname} ⊙ x"
     latex = rf"{lscale}\sum {_latex(yname)} \odot x"
