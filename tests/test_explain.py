@@ -1,7 +1,6 @@
 """explain's contract: it is the real backward pass observed, and each view says what it should."""
 import pathlib
 import runpy
-
 import shutil
 
 import numpy as np

@@ -17,6 +17,20 @@ import pytest
 torch = pytest.importorskip("torch")
 
 PORTS = pathlib.Path(__file__).resolve().parent / "ports"
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Both libraries on one BLAS thread: float32 sums then add up in one fixed order, so the
+    agreement asserted below does not depend on thread counts left by earlier tests."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpoolctl.threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 _IMPORTS = [(re.compile(r"^(\s*)import torch$"), r"\1import chainrule as torch"),
             (re.compile(r"^(\s*)import torch\.([\w.]+) as (\w+)$"), r"\1import chainrule.\2 as \3"),
             (re.compile(r"^(\s*)from torch((?:\.\w+)*) import "), r"\1from chainrule\2 import ")]
