@@ -350,6 +350,16 @@ def _cast_samples():
     ]
 
 
+def _to_device_samples():
+    """There and back through the check device (NumPy underneath, so the values are exact)."""
+    return [
+        Sample("to check and back", (anyval(2, 3),),
+               lambda x: (x.to("check") * 2.0).to(x.device) * x, lambda t, x: (x * 2.0) * x),
+        Sample("scalar", (anyval(),), lambda x: x.to("check").to(x.device) + x,
+               lambda t, x: x + x),
+    ]
+
+
 # ---- primitives of ops/conv.py, ops/losses.py, ops/special.py, called through nn.functional ----
 def _conv_samples():
     x_img = anyval
@@ -507,6 +517,7 @@ def build_specs():
         "clip": Spec(_clip_samples()),
         "where": Spec(_where_samples()),
         "cast": Spec(_cast_samples()),
+        "to_device": Spec(_to_device_samples()),
         "matmul": Spec(_matmul()),
         "sum": Spec(_reduction("sum", "sum")),
         "max": Spec(_reduction("max", "amax")),

@@ -30,7 +30,7 @@ PACKAGE = "chainrule"
 # nowhere are not ranked.
 LAYERS = [
     ["errors"],
-    ["backend"],
+    ["backend", "devices"],
     ["tensor"],
     ["grad_mode"],
     ["autograd", "graph_gc"],

@@ -134,7 +134,7 @@ def test_gradcheck_reports_the_worst_entry():
 # Elementwise primitives that cannot be called as prim(*tensors) on inputs drawn from registry
 # domains; their hand-written samples in primitive_specs.py cover them.
 HAND_SAMPLED = {"clip": "the bounds are parameters", "where": "cond is a parameter",
-                "cast": "the dtype is a parameter",
+                "cast": "the dtype is a parameter", "to_device": "the device is a parameter",
                 "binary_cross_entropy": "p lies in (0, 1), which is none of the registry domains"}
 ELEMENTWISE = sorted(n for n, p in REGISTRY.items() if p.elementwise and n not in HAND_SAMPLED)
 UNARY = [n for n in ELEMENTWISE if len(REGISTRY[n].inputs) == 1]

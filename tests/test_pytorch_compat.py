@@ -502,9 +502,9 @@ def generate():
         "- `cr.save`/`cr.load` write and read safetensors (loading never runs code), not "
         "PyTorch's pickle-based zip files: a `torch.save` file does not load in chainrule and "
         "vice versa; move weights between the two as state dicts or safetensors files.",
-        "- `cr.device('cuda')` raises DeviceError when it is made (PyTorch raises later, on "
-        "use), and `cr.cuda.is_available()` is False, so the usual `'cuda' if "
-        "torch.cuda.is_available() else 'cpu'` picks the CPU.",
+        "- CUDA runs through CuPy (`pip install 'chainrule[cuda]'`, docs/gpu.md). Random "
+        "numbers are drawn on the host and copied, so a seed gives the same values on every "
+        "device (PyTorch's CUDA generator gives other numbers than its CPU one).",
         "- `Generator.get_state()` is NumPy's bit-generator state (a dict), not a byte tensor.",
         "- `torch.multinomial(w, n)` without replacement raises when a row has fewer than n "
         "non-zero weights, as PyTorch's documentation requires (PyTorch's CPU kernel does not "

@@ -22,6 +22,7 @@ def test_python_blocks_run_and_print_what_the_readme_says():
     assert "tensor(0.25)" in out                       # the first gradient
     assert "∂h5/∂w = ∂h5/∂h4 · ∂h4/∂h3 · ∂h3/∂h2 · ∂h2/∂h1 · ∂h1/∂w = -0.25 × 1 × 1 × 1 × (-1) = 0.25" in out
     assert namespace["model"][0].weight.grad is not None   # the training loop really trained
+    assert "True cpu [9.0, -18.0]" in out             # the device example's gradient came home
 
 
 def test_ci_runs_the_readme_test_command():

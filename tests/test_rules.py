@@ -223,6 +223,10 @@ def test_an_entry_needs_names_and_derivatives_per_input():
     assert "count_check" not in REGISTRY
 
 
+def to_host(a):
+    return cr.backend.to_host(a) if cr.backend.is_array(a) else a
+
+
 class _ShapeOnly:
     """What a rule may read of a value its entry does not save: shape metadata only."""
 
@@ -260,4 +264,5 @@ def test_rules_read_only_what_their_entry_saves(item):
             rule = prim.vjp_rule(i)
             if rule is not None and t.requires_grad:
                 want = rule(g, node.out, *arrays, **node.params)
-                np.testing.assert_array_equal(rule(g, y, *args, **node.params), want)
+                got = rule(g, y, *args, **node.params)    # (a device sample: compare on host)
+                np.testing.assert_array_equal(to_host(got), to_host(want))

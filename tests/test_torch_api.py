@@ -193,12 +193,41 @@ def test_devices():
     assert x.to("cpu") is x and x.to(cr.device("cpu")) is x and x.cpu() is x
     assert x.to(torch.device("cpu")) is x        # a torch.device naming the CPU is fine too
     assert x.to("cpu", copy=True) is not x
-    for bad in (lambda: cr.device("cuda"), lambda: x.to("cuda:0"), lambda: x.to(0),
-                lambda: cr.zeros(2, device="mps"), lambda: nn.Linear(2, 2).to("cuda"),
-                lambda: x.type("torch.cuda.FloatTensor")):
-        with pytest.raises(DeviceError, match="GPU support"):
+    # naming a device loads nothing, as in PyTorch; using it does
+    assert str(cr.device("cuda:1")) == "cuda:1" and cr.device("cuda", 0) != cr.device("cuda")
+    for bad in (lambda: cr.device("mps"), lambda: cr.zeros(2, device="mps"),
+                lambda: cr.device("cuda:x")):
+        with pytest.raises(DeviceError, match="'cpu', 'cuda'"):
             bad()
-    assert issubclass(DeviceError, RuntimeError) and not cr.cuda.is_available()
+    assert issubclass(DeviceError, RuntimeError)
+
+
+@pytest.mark.skipif(cr.cuda.is_available(), reason="checks the errors of a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    x = cr.ones(2)
+    for bad in (lambda: x.to("cuda:0"), lambda: x.to(0), lambda: x.cuda(),
+                lambda: nn.Linear(2, 2).to("cuda"), lambda: x.type("torch.cuda.FloatTensor")):
+        with pytest.raises(DeviceError, match="cuda"):
+            bad()
+
+
+def test_tensors_move_between_devices_differentiably():
+    x = cr.tensor([1.0, -2.0], requires_grad=True)
+    y = x.to("check")
+    assert str(y.device) == "check:0" and not y.is_cuda and y.grad_fn is not None
+    loss = (y * y).sum().cpu()
+    assert loss.device == cr.device("cpu")
+    loss.backward()
+    assert x.grad.device == cr.device("cpu") and x.grad.tolist() == [2.0, -4.0]
+    assert y.to(x).device == x.device and y.to(cr.float64).device == y.device
+    assert "device='check:0'" in repr(y)
+    with pytest.raises(DeviceError, match="check:0 and cpu"):
+        y + x
+    with pytest.raises(DeviceError, match=r"\.cpu\(\)"):
+        y.numpy()
+    with pytest.raises(DeviceError, match=r"\.cpu\(\)"):
+        np.asarray(y)
+    assert y.numpy(force=True).tolist() == [1.0, -2.0]
 
 
 def test_type_conversions_return_self_when_nothing_changes():

@@ -39,7 +39,7 @@ _LAZY = {
     "compile": ("chainrule.static", "compile"),     # static graphs: capture once, replay
     "detect_anomaly": ("chainrule.anomaly", "detect_anomaly"),
     "utils": ("chainrule.utils", None),             # chainrule.utils.data: torch.utils.data
-    "cuda": ("chainrule.cuda", None),               # cuda.is_available() is False
+    "cuda": ("chainrule.cuda", None),               # torch.cuda's queries; CuPy loads lazily
     "save": ("chainrule.io", "save"),
     "load": ("chainrule.io", "load"),
 }

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from . import autograd
+from . import autograd, backend
 from .errors import AnomalyError
 from .ops import registry
 from .ops.registry import value
@@ -50,6 +50,7 @@ def _source_line(filename, lineno):
 
 def summarize(array, limit=4):
     """A short description of the non-finite entries of `array`: counts and the first few."""
+    array = backend.to_host(array)     # a message: read on the host, wherever it lives
     bad = ~np.isfinite(array)
     n_nan = int(np.isnan(array).sum())
     n_inf = int(bad.sum()) - n_nan
@@ -62,6 +63,7 @@ def summarize(array, limit=4):
 
 
 def _finite_summary(array):
+    array = backend.to_host(array)
     if array.size == 0:
         return "empty"
     return f"shape {array.shape}, min {float(np.min(array)):.6g}, max {float(np.max(array)):.6g}"

@@ -91,13 +91,14 @@ def to_array(data, dtype=None):
     if dtype is not None and (not isinstance(dtype, np.dtype) or dtype.kind == "V"):
         dtype = as_dtype(dtype)
     try:
-        if isinstance(data, np.ndarray):
+        if isinstance(data, np.ndarray) or is_array(data):   # host or device: stays there
             arr = data if dtype is None else data.astype(dtype, copy=False)
         else:
             arr = np.asarray(data, dtype=dtype)
     except (TypeError, ValueError, OverflowError) as exc:
         raise _conversion_error(data, dtype, exc) from exc
-    if dtype is None and arr.dtype == float64 and not isinstance(data, (np.ndarray, np.generic)):
+    if (dtype is None and arr.dtype == float64 and not isinstance(data, (np.ndarray, np.generic))
+            and not is_array(data)):   # an array keeps its dtype, on any device
         arr = _to_default_float(arr)
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise _conversion_error(data, dtype, None)
@@ -211,7 +212,7 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
-        check_device(device, "Generator")
+        as_device(device, "Generator")   # draws are made on the host and copied to a device
         self._rng = None
         self._seed = None
         self.seed()
@@ -275,14 +276,156 @@ def _as_seed(seed, op):
 default_generator = _DefaultGenerator()
 
 
+# ---------------------------------------------------------------- devices
+# A device is a (type, index) pair; each type computes with one array library, its "kind":
+# NumPy for "cpu", CuPy for "cuda" (chainrule.devices.cuda, loaded on first use so that
+# `import chainrule` never imports CuPy), and "check" (chainrule.devices.check): NumPy arrays
+# in a wrapper that refuses host-only calls the way CuPy does, so the CPU test suite proves
+# the compute core never leaves its array module. The core creates arrays with `xp_of(like)`
+# or `module_for(device)`; everything else goes through NumPy's dispatch protocols, which
+# CuPy and the check arrays implement.
+DEVICE_TYPES = ("cpu", "cuda", "check")
+
+
+class ArrayKind:
+    """One array library as a device type: its module (`xp`), array type, and the copies to and
+    from the host. `index_of(array)` is the device index an array lives on; `special` maps
+    a function NumPy lacks (erf) to the library's own, where NumPy's fallback would not do."""
+
+    def __init__(self, name, xp, array_type, to_device, to_host, index_of, root=None,
+                 synchronize=None, count=None, special=None):
+        self.name, self.xp, self.array_type = name, xp, array_type
+        self.special = special or {}
+        self.to_device, self.to_host, self.index_of = to_device, to_host, index_of
+        self.root = root or base_root
+        self.synchronize = synchronize or (lambda index: None)
+        self.count = count or (lambda: 1)
+
+
+def base_root(a):
+    """The array that owns `a`'s memory (views share it): the end of its chain of bases."""
+    while True:
+        b = a.base
+        if b is None:
+            return a
+        if not is_array(b):
+            return b
+        a = b
+
+
+_CPU_KIND = ArrayKind("cpu", np, np.ndarray, lambda a, index: a, lambda a: a, lambda a: None)
+_KINDS = {"cpu": _CPU_KIND}
+_BY_TYPE = {np.ndarray: _CPU_KIND}
+ARRAY_TYPES = (np.ndarray,)
+
+
+def register_kind(kind):
+    """Make `kind` (an ArrayKind) the array library of device type `kind.name`."""
+    global ARRAY_TYPES
+    _KINDS[kind.name] = kind
+    _BY_TYPE[kind.array_type] = kind
+    ARRAY_TYPES = tuple(_BY_TYPE)
+
+
+def kind(type_name, op="device"):
+    """The ArrayKind of a device type, loading its library on first use (a DeviceError saying
+    how to install it when it cannot load)."""
+    found = _KINDS.get(type_name)
+    if found is None:
+        import importlib
+        found = importlib.import_module(f"chainrule.devices.{type_name}").load(op)
+        register_kind(found)
+    return found
+
+
+def is_array(x):
+    """True for an array of any loaded device kind (a NumPy, CuPy or check array)."""
+    return isinstance(x, ARRAY_TYPES)
+
+
+def kind_of(array):
+    if type(array) is np.ndarray:
+        return _CPU_KIND
+    found = _BY_TYPE.get(type(array))
+    if found is None:
+        for t, k in _BY_TYPE.items():
+            if isinstance(array, t):
+                return k
+        return _CPU_KIND       # NumPy scalars and array subclasses live on the host
+    return found
+
+
+def xp_of(array):
+    """The array module `array` belongs to: where the core creates arrays to combine with it."""
+    return np if type(array) is np.ndarray else kind_of(array).xp
+
+
+def device_of(array):
+    """The device an array lives on (cr.device)."""
+    if type(array) is np.ndarray:
+        return _CPU
+    k = kind_of(array)
+    return _CPU if k is _CPU_KIND else device(k.name, k.index_of(array))
+
+
+def module_for(dev):
+    """The array module of device `dev` (a cr.device)."""
+    return np if dev.type == "cpu" else kind(dev.type).xp
+
+
+def to_device(array, dev):
+    """`array` on device `dev` (itself when it is already there)."""
+    here = device_of(array)
+    if here == dev or (dev.type == here.type and dev.index is None):
+        return array
+    host = kind_of(array).to_host(array) if here.type != "cpu" else array
+    return host if dev.type == "cpu" else kind(dev.type).to_device(host, dev.index)
+
+
+def to_host(array):
+    """`array` as a NumPy array (a copy from a device; the array itself on the CPU)."""
+    return array if type(array) is np.ndarray else kind_of(array).to_host(array)
+
+
+def memory_root(array):
+    """The object owning `array`'s memory, so that two arrays can be tested for sharing it."""
+    return kind_of(array).root(array)
+
+
+def scalar_on(value, like):
+    """A 0-d array holding the host scalar (or 0-d host array) `value`, on `like`'s device."""
+    return value if type(like) is np.ndarray else kind_of(like).to_device(
+        np.asarray(value), device_of(like).index)
+
+
+def mixed_devices(arrays):
+    """The distinct devices of `arrays`, in order of appearance (one entry when all agree)."""
+    seen = []
+    for a in arrays:
+        if is_array(a):
+            d = device_of(a)
+            if d not in seen:
+                seen.append(d)
+    return seen
+
+
+def mixed_device_error(op, devices):
+    from .errors import DeviceError
+    names = " and ".join(str(d) for d in devices)
+    return DeviceError(f"{op}: expected all tensors to be on the same device, but found at least "
+                       f"two devices, {names}. Move them to one device first, e.g. "
+                       f"x.to({str(devices[0])!r}) or y.to(x.device).")
+
+
 class device:
-    """Where a tensor lives: only the CPU (`cr.device("cpu")`), which PyTorch programs name
-    with `torch.device(...)`, `x.to(device)`, `x.device`. Any other device raises DeviceError:
-    chainrule computes with NumPy; GPU support through CuPy is a planned issue, not there yet.
+    """Where a tensor lives and computes: `cr.device("cpu")` (NumPy), `cr.device("cuda")` or
+    `"cuda:1"` (CuPy, from the optional extra `chainrule[cuda]`), or `"check"` (NumPy arrays
+    that refuse host-only calls as a GPU library does: for testing that code runs on a GPU).
+    Making a device object never loads its library; using it (a tensor on it) does.
 
     >>> import chainrule as cr
-    >>> cr.device("cpu"), str(cr.tensor(1.0).device)
-    (device(type='cpu'), 'cpu')
+    >>> cr.device("cpu"), str(cr.tensor(1.0).device), str(cr.device("cuda", 1))
+    (device(type='cpu'), 'cpu', 'cuda:1')
     """
 
     __slots__ = ("type", "index")
@@ -291,60 +434,78 @@ class device:
         if isinstance(type, device):
             type, index = type.type, type.index if index is None else index
         spec = str(type)
-        kind, colon, number = spec.partition(":")
+        kind_name, colon, number = spec.partition(":")
         if colon:
             if index is not None or not number.isdigit():
                 raise _device_error(spec, "device")
             index = int(number)
-        if kind != "cpu" or (index is not None and index != 0):
-            raise _device_error(spec if index is None else f"{kind}:{index}", "device")
-        self.type, self.index = "cpu", index
+        if kind_name not in DEVICE_TYPES:
+            raise _device_error(spec, "device")
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)
+                                  or index < 0):
+            raise _device_error(f"{kind_name}:{index}", "device")
+        self.type, self.index = kind_name, index
 
     def __str__(self):
-        return "cpu" if self.index is None else f"cpu:{self.index}"
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self):
         extra = "" if self.index is None else f", index={self.index}"
-        return f"device(type='cpu'{extra})"
+        return f"device(type={self.type!r}{extra})"
 
     def __eq__(self, other):
-        return isinstance(other, device) and other.index == self.index
+        return (isinstance(other, device) and other.type == self.type
+                and other.index == self.index)
 
     def __hash__(self):
-        return hash(("cpu", self.index))
+        return hash((self.type, self.index))
 
     def __reduce__(self):
-        return (device, ("cpu", self.index))
+        return (device, (self.type, self.index))
 
 
 _CPU = device("cpu")
 
 
-def check_device(value, op):
-    """None, "cpu", "cpu:0" or a cr.device: fine; anything else is a DeviceError."""
+def as_device(value, op):
+    """None, a name ("cpu", "cuda:1"), an int (a CUDA index, as in PyTorch), a cr.device or a
+    torch.device as a cr.device; None is the CPU. Only names it; does not load the library."""
     if value is None or value is _CPU:
         return _CPU
     if isinstance(value, device):
         return value
-    if isinstance(value, str) or type(value).__name__ == "device":   # also torch.device("cpu")
-        spec = str(value)
-        if spec.partition(":")[0] == "cpu":
-            return device(spec)
-        raise _device_error(spec, op)
-    if isinstance(value, int) and not isinstance(value, bool):   # torch: an int is a CUDA index
-        raise _device_error(f"cuda:{value}", op)
+    if isinstance(value, str) or type(value).__name__ == "device":   # also torch.device(...)
+        return device(str(value))
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return device("cuda", int(value))
     from .errors import DTypeError
-    raise DTypeError(f"{op}: device must be 'cpu' or cr.device('cpu'), got "
-                     f"{type(value).__name__} {value!r}"[:200])
+    raise DTypeError(f"{op}: device must be a name such as 'cpu' or 'cuda:0', an int or a "
+                     f"cr.device, got {type(value).__name__} {value!r}"[:200])
+
+
+def check_device(value, op):
+    """`value` as a cr.device whose library is loaded and whose index exists: a DeviceError
+    (with the install line or the devices there are) otherwise."""
+    dev = as_device(value, op)
+    if dev.type == "cpu":
+        if dev.index not in (None, 0):
+            raise _device_error(str(dev), op)
+        return dev
+    k = kind(dev.type, op)
+    if dev.index is not None and dev.index >= k.count():
+        from .errors import DeviceError
+        raise DeviceError(f"{op}: device {str(dev)!r} does not exist: there "
+                          f"{'is' if k.count() == 1 else 'are'} {k.count()} {dev.type} "
+                          f"device(s), numbered from 0.")
+    return dev
 
 
 def _device_error(spec, op):
     from .errors import DeviceError
     return DeviceError(
-        f"{op}: device {spec!r} is not available: chainrule computes with NumPy on the CPU. "
-        "GPU support (CUDA through CuPy) is a planned issue and is not there yet; use 'cpu' "
-        "(cr.cuda.is_available() is False, so `'cuda' if torch.cuda.is_available() else "
-        "'cpu'` picks it).")
+        f"{op}: device {spec!r} is not a device chainrule has: use 'cpu', 'cuda' or "
+        "'cuda:N' (CUDA through CuPy: pip install 'chainrule[cuda]'), or 'check' (a CPU "
+        "device that fails on host-only calls, for testing GPU readiness).")
 
 
 def get_rng_state():

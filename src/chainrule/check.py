@@ -23,6 +23,12 @@ def _float64_leaves(inputs):
     return leaves
 
 
+def _host64(t):
+    """A tensor's values as a float64 NumPy array (copied from a device: the comparison of
+    Jacobians runs on the host; the seeds given to the engine are moved to the device by it)."""
+    return np.asarray(backend.to_host(t._data), dtype=np.float64)
+
+
 def _analytical(f, xs, wanted):
     """Rows of d(out)/d(x) for every output entry, from the engine."""
     outs = [o for o in _as_outputs(f(*xs)) if isinstance(o, Tensor)]
@@ -39,13 +45,13 @@ def _analytical(f, xs, wanted):
                     retain_graph=True, allow_unused=True)
             for i, g in zip(wanted, grads):
                 jac[i].append(np.zeros(xs[i]._data.size) if g is None else
-                              g._data.astype(np.float64).ravel())
+                              _host64(g).ravel())
     return {i: np.array(rows).reshape(len(rows), xs[i]._data.size) for i, rows in jac.items()}
 
 
 def _numerical(f, xs, wanted, eps):
     def flat_out():  # with the graph on: f may itself take gradients (gradgradcheck)
-        return np.concatenate([np.asarray(o._data, np.float64).ravel()
+        return np.concatenate([_host64(o).ravel()
                                for o in _as_outputs(f(*xs)) if isinstance(o, Tensor)])
     jac = {}
     for i in wanted:

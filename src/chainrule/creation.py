@@ -33,6 +33,38 @@ def _dtype(dtype):
     return backend.as_dtype(dtype, "tensor")
 
 
+# ----- devices. None stands for the CPU, so the CPU path is NumPy exactly as before.
+# NOTE: random draws are made on the host by chainrule's NumPy generator and then copied to
+# the device, so a seed gives the same numbers on every device; deterministic arrays (zeros,
+# arange, eye...) are made by the device's own module.
+def _device(device, op):
+    """The device to create on (a cr.device whose library is loaded), or None for the CPU."""
+    if device is None:
+        return None
+    dev = backend.check_device(device, op)
+    return None if dev.type == "cpu" else dev
+
+
+def _like_device(t, device, op):
+    """`*_like`'s device: `device` if given, else t's (as in PyTorch)."""
+    if device is not None:
+        return _device(device, op)
+    data = getattr(t, "_data", t)
+    if type(data) is np.ndarray or not backend.is_array(data):
+        return None
+    return backend.device_of(data)
+
+
+def _xp(dev):
+    return np if dev is None else backend.module_for(dev)
+
+
+def _placed(array, dev):
+    """`array` on `dev` (None: where it is): a host draw is copied there; an array the
+    device's module made moves only when `dev` names another index than the current one."""
+    return array if dev is None else backend.to_device(array, dev)
+
+
 def tensor(data, dtype=None, requires_grad=False, name=None, device=None):
     """A new tensor from `data`. Python floats become float32 (the default dtype), NumPy arrays
     keep their dtype; `name` is what `explain` calls it.
@@ -41,10 +73,19 @@ def tensor(data, dtype=None, requires_grad=False, name=None, device=None):
     >>> cr.tensor([1.0, 2.0]).dtype
     dtype('float32')
     """
-    backend.check_device(device, "tensor")
     if isinstance(data, Tensor):
         data = data._data
-    return Tensor(np.array(backend.to_array(data, dtype)), requires_grad=requires_grad, name=name)
+    if type(data) is not np.ndarray and backend.is_array(data):   # a device array: a copy there
+        dev = backend.device_of(data) if device is None else backend.check_device(device,
+                                                                                  "tensor")
+        dtype = data.dtype if dtype is None else backend.as_dtype(dtype, "tensor")
+        copied = backend.to_device(data.astype(dtype, copy=True), dev)
+        return Tensor(copied, dtype=dtype, requires_grad=requires_grad, name=name)
+    dev = _device(device, "tensor")
+    array = np.array(backend.to_array(data, dtype))
+    if dev is None:
+        return Tensor(array, requires_grad=requires_grad, name=name)
+    return Tensor(_placed(array, dev), dtype=array.dtype, requires_grad=requires_grad, name=name)
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None):
@@ -56,8 +97,9 @@ def zeros(*size, dtype=None, requires_grad=False, device=None):
     >>> cr.zeros((2,), dtype=cr.float64).tolist()
     [0.0, 0.0]
     """
-    backend.check_device(device, "zeros")
-    return _make(np.zeros(_shape(size, "zeros"), _dtype(dtype)), requires_grad)
+    dev = _device(device, "zeros")
+    return _make(_placed(_xp(dev).zeros(_shape(size, "zeros"), _dtype(dtype)), dev),
+                 requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None):
@@ -67,8 +109,9 @@ def ones(*size, dtype=None, requires_grad=False, device=None):
     >>> cr.ones(2, requires_grad=True).tolist()
     [1.0, 1.0]
     """
-    backend.check_device(device, "ones")
-    return _make(np.ones(_shape(size, "ones"), _dtype(dtype)), requires_grad)
+    dev = _device(device, "ones")
+    return _make(_placed(_xp(dev).ones(_shape(size, "ones"), _dtype(dtype)), dev),
+                 requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None):
@@ -78,14 +121,17 @@ def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     >>> cr.full((2, 2), 7.0).tolist()
     [[7.0, 7.0], [7.0, 7.0]]
     """
-    backend.check_device(device, "full")
+    dev = _device(device, "full")
     if isinstance(fill_value, Tensor):
         fill_value = fill_value._data
     size, fill_value = _shape((size,), "full"), backend.to_array(fill_value)
     if fill_value.ndim:
         raise ShapeError(f"full: fill_value must be a single number, got an array of shape "
                          f"{fill_value.shape}; use cr.tensor(...).expand({size}) to repeat one.")
-    return _make(np.full(size, fill_value, _dtype(dtype)), requires_grad)
+    if dev is None and type(fill_value) is np.ndarray:
+        return _make(np.full(size, fill_value, _dtype(dtype)), requires_grad)
+    value = backend.to_host(fill_value).item()   # a Python number fills on any device
+    return _make(_placed(_xp(dev).full(size, value, _dtype(dtype)), dev), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False, device=None):
@@ -95,8 +141,8 @@ def zeros_like(t, dtype=None, requires_grad=False, device=None):
     >>> cr.zeros_like(cr.tensor([[1.0, 2.0]])).tolist()
     [[0.0, 0.0]]
     """
-    backend.check_device(device, "zeros_like")
-    return _make(np.zeros(t.shape, _dtype(dtype or t.dtype)), requires_grad)
+    dev = _like_device(t, device, "zeros_like")
+    return _make(_placed(_xp(dev).zeros(t.shape, _dtype(dtype or t.dtype)), dev), requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False, device=None):
@@ -106,8 +152,8 @@ def ones_like(t, dtype=None, requires_grad=False, device=None):
     >>> cr.ones_like(cr.tensor([5, 6])).tolist()
     [1, 1]
     """
-    backend.check_device(device, "ones_like")
-    return _make(np.ones(t.shape, _dtype(dtype or t.dtype)), requires_grad)
+    dev = _like_device(t, device, "ones_like")
+    return _make(_placed(_xp(dev).ones(t.shape, _dtype(dtype or t.dtype)), dev), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
@@ -119,13 +165,13 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
     >>> cr.arange(0.0, 1.0, 0.25).tolist()
     [0.0, 0.25, 0.5, 0.75]
     """
-    backend.check_device(device, "arange")
+    dev = _device(device, "arange")
     if end is None:
         start, end = 0, start
     if dtype is None and any(isinstance(v, float) for v in (start, end, step)):
         dtype = backend.get_default_dtype()
     dtype = None if dtype is None else _dtype(dtype)
-    return _make(np.arange(start, end, step, dtype=dtype), requires_grad)
+    return _make(_placed(_xp(dev).arange(start, end, step, dtype=dtype), dev), requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
@@ -135,8 +181,9 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
     >>> cr.linspace(0, 1, 5).tolist()
     [0.0, 0.25, 0.5, 0.75, 1.0]
     """
-    backend.check_device(device, "linspace")
-    return _make(np.linspace(start, end, steps, dtype=_dtype(dtype)), requires_grad)
+    dev = _device(device, "linspace")
+    return _make(_placed(_xp(dev).linspace(start, end, steps, dtype=_dtype(dtype)), dev),
+                 requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device=None):
@@ -146,8 +193,8 @@ def eye(n, m=None, dtype=None, requires_grad=False, device=None):
     >>> cr.eye(2).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
-    backend.check_device(device, "eye")
-    return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+    dev = _device(device, "eye")
+    return _make(_placed(_xp(dev).eye(n, m, dtype=_dtype(dtype)), dev), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False, generator=None, device=None):
@@ -159,9 +206,9 @@ def rand(*size, dtype=None, requires_grad=False, generator=None, device=None):
     >>> [round(v, 4) for v in cr.rand(3).tolist()]
     [0.637, 0.2698, 0.041]
     """
-    backend.check_device(device, "rand")
-    return _make(backend.rng(generator).random(_shape(size, "rand")).astype(_dtype(dtype)),
-                 requires_grad)
+    dev = _device(device, "rand")
+    values = backend.rng(generator).random(_shape(size, "rand")).astype(_dtype(dtype))
+    return _make(_placed(values, dev), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None, device=None):
@@ -173,9 +220,9 @@ def randn(*size, dtype=None, requires_grad=False, generator=None, device=None):
     >>> [round(v, 4) for v in cr.randn(3).tolist()]
     [0.1257, -0.1321, 0.6404]
     """
-    backend.check_device(device, "randn")
-    return _make(backend.rng(generator).standard_normal(_shape(size, "randn"))
-                 .astype(_dtype(dtype)), requires_grad)
+    dev = _device(device, "randn")
+    values = backend.rng(generator).standard_normal(_shape(size, "randn")).astype(_dtype(dtype))
+    return _make(_placed(values, dev), requires_grad)
 
 
 def randint(*args, size=None, dtype=None, generator=None, requires_grad=False, device=None,
@@ -190,7 +237,7 @@ def randint(*args, size=None, dtype=None, generator=None, requires_grad=False, d
     >>> cr.randint(3, (2,), generator=cr.Generator().manual_seed(0)).shape
     (2,)
     """
-    backend.check_device(device, "randint")
+    dev = _device(device, "randint")
     args = list(args)
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
@@ -210,7 +257,7 @@ def randint(*args, size=None, dtype=None, generator=None, requires_grad=False, d
         raise ShapeError(f"randint: low={low} must be below high={high} (high is exclusive).")
     dtype = np.int64 if dtype is None else _dtype(dtype)
     values = backend.rng(generator).integers(low, high, size, dtype=np.int64)
-    return _make(values.astype(dtype, copy=False), requires_grad)
+    return _make(_placed(values.astype(dtype, copy=False), dev), requires_grad)
 
 
 def randperm(n, generator=None, dtype=None, requires_grad=False, device=None):
@@ -220,11 +267,12 @@ def randperm(n, generator=None, dtype=None, requires_grad=False, device=None):
     >>> sorted(cr.randperm(4).tolist())
     [0, 1, 2, 3]
     """
-    backend.check_device(device, "randperm")
+    dev = _device(device, "randperm")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise DTypeError(f"randperm: n must be an int >= 0, got {n!r}")
     order = backend.rng(generator).permutation(int(n))
-    return _make(order.astype(np.int64 if dtype is None else _dtype(dtype)), requires_grad)
+    return _make(_placed(order.astype(np.int64 if dtype is None else _dtype(dtype)), dev),
+                 requires_grad)
 
 
 def rand_like(t, dtype=None, requires_grad=False, generator=None, device=None):
@@ -234,9 +282,9 @@ def rand_like(t, dtype=None, requires_grad=False, generator=None, device=None):
     >>> cr.rand_like(cr.zeros(2, 3)).shape
     (2, 3)
     """
-    backend.check_device(device, "rand_like")
-    return _make(backend.rng(generator).random(t.shape).astype(_dtype(dtype or t.dtype)),
-                 requires_grad)
+    dev = _like_device(t, device, "rand_like")
+    values = backend.rng(generator).random(t.shape).astype(_dtype(dtype or t.dtype))
+    return _make(_placed(values, dev), requires_grad)
 
 
 def randn_like(t, dtype=None, requires_grad=False, generator=None, device=None):
@@ -246,9 +294,9 @@ def randn_like(t, dtype=None, requires_grad=False, generator=None, device=None):
     >>> cr.randn_like(cr.zeros(2, 3)).dtype
     dtype('float32')
     """
-    backend.check_device(device, "randn_like")
-    return _make(backend.rng(generator).standard_normal(t.shape).astype(_dtype(dtype or t.dtype)),
-                 requires_grad)
+    dev = _like_device(t, device, "randn_like")
+    values = backend.rng(generator).standard_normal(t.shape).astype(_dtype(dtype or t.dtype))
+    return _make(_placed(values, dev), requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
@@ -258,8 +306,9 @@ def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
     >>> cr.full_like(cr.zeros(2), 7).tolist()
     [7.0, 7.0]
     """
+    dev = _like_device(t, device, "full_like")
     return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad,
-                device=device)
+                device=dev)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None):
@@ -291,9 +340,11 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, requires_gr
     >>> cr.normal(2.0, 0.5, size=(3,)).shape
     (3,)
     """
-    backend.check_device(device, "normal")
-    m = mean._data if isinstance(mean, Tensor) else np.asarray(mean)
-    sd = std._data if isinstance(std, Tensor) else np.asarray(std)
+    dev = _normal_device(mean, std, device)
+    # computed on the host (the draw is made there anyway), then copied: the same numbers
+    # on every device
+    m = backend.to_host(mean._data) if isinstance(mean, Tensor) else np.asarray(mean)
+    sd = backend.to_host(std._data) if isinstance(std, Tensor) else np.asarray(std)
     if (sd < 0).any():
         raise ShapeError(f"normal: std must be >= 0, got {std!r}"[:200])
     if size is None:
@@ -306,7 +357,17 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, requires_gr
         floats = [t.dtype for t in (mean, std) if isinstance(t, Tensor) and t.dtype.kind == "f"]
         dtype = floats[0] if floats else backend.get_default_dtype()
     z = backend.rng(generator).standard_normal(size)
-    return _make((m + sd * z).astype(_dtype(dtype)), requires_grad)
+    return _make(_placed((m + sd * z).astype(_dtype(dtype)), dev), requires_grad)
+
+
+def _normal_device(mean, std, device):
+    """`normal`'s device: `device`, else that of a tensor mean or std (as in PyTorch)."""
+    if device is not None:
+        return _device(device, "normal")
+    found = [backend.device_of(t._data) for t in (mean, std) if isinstance(t, Tensor)]
+    if len(set(found)) > 1:
+        raise backend.mixed_device_error("normal", found)
+    return None if not found or found[0].type == "cpu" else found[0]
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -318,7 +379,10 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     >>> cr.multinomial(cr.tensor([0.0, 1.0, 0.0]), 2, replacement=True).tolist()
     [1, 1]
     """
-    w = (input._data if isinstance(input, Tensor) else backend.to_array(input)).astype(np.float64)
+    # drawn on the host from chainrule's generator; the indices go back to input's device
+    data = input._data if isinstance(input, Tensor) else backend.to_array(input)
+    dev = _like_device(data, None, "multinomial")
+    w = backend.to_host(data).astype(np.float64)
     if w.ndim not in (1, 2) or w.shape[-1] == 0:
         raise ShapeError(f"multinomial: input must be a 1-D or 2-D tensor of weights with at least "
                          f"one category, got shape {w.shape}")
@@ -340,7 +404,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     rng = backend.rng(generator)
     out = np.stack([rng.choice(rows.shape[1], int(num_samples), replace=bool(replacement),
                                p=row / row.sum()) for row in rows]).astype(np.int64)
-    return _make(out.reshape(w.shape[:-1] + (int(num_samples),)), False)
+    return _make(_placed(out.reshape(w.shape[:-1] + (int(num_samples),)), dev), False)
 
 
 def from_numpy(array):
@@ -359,20 +423,21 @@ def from_numpy(array):
 
 
 def as_tensor(data, dtype=None, device=None):
-    """`data` as a tensor, sharing memory where it can (a Tensor of that dtype is returned as
-    is, a NumPy array of that dtype is wrapped, not copied); lists and numbers are copied.
+    """`data` as a tensor, sharing memory where it can (a Tensor of that dtype and device is
+    returned as is, a NumPy array of that dtype is wrapped, not copied); lists and numbers are
+    copied. `device` moves it (a copy, as `.to(device)`).
 
     >>> import chainrule as cr, numpy as np
     >>> a = np.ones(2, dtype=np.float32)
     >>> cr.as_tensor(a).numpy() is a
     True
     """
-    backend.check_device(device, "as_tensor")
+    dev = None if device is None else backend.check_device(device, "as_tensor")
     if isinstance(data, Tensor):
-        if dtype is None or data.dtype == _dtype(dtype):
-            return data
-        from .ops import cast
-        return cast(data, _dtype(dtype))
-    if isinstance(data, np.ndarray):
-        return Tensor._wrap(backend.to_array(data, None if dtype is None else _dtype(dtype)))
-    return Tensor._wrap(backend.to_array(data, None if dtype is None else _dtype(dtype)))
+        out = data if dtype is None or data.dtype == _dtype(dtype) else data.to(_dtype(dtype))
+        return out if dev is None else out.to(dev)
+    if type(data) is np.ndarray or backend.is_array(data):   # keeps its dtype (and memory)
+        array = data if dtype is None else data.astype(_dtype(dtype), copy=False)
+    else:
+        array = backend.to_array(data, None if dtype is None else _dtype(dtype))
+    return Tensor._wrap(array if dev is None else backend.to_device(array, dev))

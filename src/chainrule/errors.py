@@ -164,9 +164,10 @@ class CompileError(ChainruleError, RuntimeError):
 
 
 class DeviceError(ChainruleError, ValueError, RuntimeError):
-    """A device other than the CPU (`cr.device("cuda")`, `x.to("cuda")`): chainrule computes
-    with NumPy on the CPU; GPU support (CuPy) is a planned issue, not there yet. A ValueError
-    (a bad argument) and a RuntimeError (what PyTorch raises for a missing device).
+    """A device problem: a name chainrule does not have ("mps"), CUDA asked for where CuPy or
+    a GPU is missing (the message gives the install line), tensors of two devices in one op,
+    or host-only use of a device tensor (`.numpy()`: call `.cpu()` first). A ValueError (a bad
+    argument) and a RuntimeError (what PyTorch raises for these).
 
     >>> import chainrule as cr
     >>> issubclass(cr.errors.DeviceError, RuntimeError)

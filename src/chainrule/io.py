@@ -13,6 +13,11 @@ the user metadata and `sha256` itself), so a changed byte anywhere in the file e
 CheckpointError or leaves the loaded content identical. Version 1 files (chainrule before
 format 2) still load; their checksum covers only the arrays.
 
+Checkpoints are host files: a tensor on a device is copied to the host to be saved and loads
+on the CPU, unless `load(map_location=...)` puts it elsewhere (the file does not record where
+a tensor lived). `Module.load_state_dict` copies values onto whatever device each parameter
+is on.
+
 Arrays are stored little-endian as safetensors requires (big-endian arrays are converted on
 save). Loading also reads plain safetensors files from other tools as a dict of Tensors;
 bfloat16 ("BF16") tensors become float32 (exactly: every bfloat16 value is a float32 value),
@@ -226,9 +231,11 @@ def _encode(obj, path, arrays, active, depth):
     """JSON tree for `obj`; arrays are moved into `arrays` under their dotted path. `active`
     holds the ids of the containers being encoded (a cycle is refused), `depth` their count."""
     if isinstance(obj, Tensor):
-        return {"$tensor": _put(arrays, path, obj._data)}
+        return {"$tensor": _put(arrays, path, backend.to_host(obj._data))}
     if isinstance(obj, np.ndarray):
         return {"$array": _put(arrays, path, obj)}
+    if backend.is_array(obj):    # a device array (e.g. optimizer state): saved from the host
+        return {"$array": _put(arrays, path, backend.to_host(obj))}
     if isinstance(obj, np.generic):
         return {"$scalar": _put(arrays, path, np.asarray(obj))}
     if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -316,8 +323,15 @@ def load(path, map_location=None, weights_only=None):
     for a missing, truncated or corrupted file; never executes code from the file.
 
     `path` may also be a binary file object (io.BytesIO, an open file), read from its
-    position, as in PyTorch. `map_location` may name the CPU ("cpu", cr.device("cpu")) and
-    `weights_only` is accepted: loading is always weights-only (nothing is unpickled).
+    position, as in PyTorch. `weights_only` is accepted: loading is always weights-only
+    (nothing is unpickled).
+
+    map_location: where tensors and arrays go; by default the CPU (the file is a host file
+    and does not record where they were saved from). A device ("cuda", "check",
+    cr.device(...), an int for a CUDA index); a dict mapping locations to devices, as in
+    PyTorch's load, where every stored tensor's location is "cpu" (so {"cpu": "cuda:0"} moves
+    them, {"cuda:0": "cpu"} keeps them on the CPU); or a callable `f(tensor, "cpu")`
+    returning the tensor to use (None: keep it on the CPU).
 
     >>> import chainrule as cr, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
@@ -325,24 +339,56 @@ def load(path, map_location=None, weights_only=None):
     >>> cr.load(path)["w"].tolist()
     [1.0, 2.0]
     """
-    if isinstance(map_location, str) or type(map_location).__name__ == "device":
-        backend.check_device(map_location, "load")
+    place = _placer(map_location)
     path = _source(path, "load")
     meta, arrays = _read(path)
     if not _is_ours(meta, path, "load"):
-        return {k: Tensor._wrap(v) for k, v in arrays.items()}
+        return {k: place(Tensor._wrap(v)) for k, v in arrays.items()}
     if meta.get("sha256") != _checksum(arrays):
         raise CheckpointError(f"load: {path} is corrupted: the arrays do not match the "
                               "checksum written with them (a damaged copy or a partial "
                               "overwrite). Use an earlier checkpoint.")
     try:
         tree = json.loads(meta["tree"])
-        return _decode(tree, arrays)
+        decoded = _decode(tree, arrays, place)
     except (KeyError, ValueError, TypeError, IndexError, AttributeError,
             RecursionError) as exc:
         raise CheckpointError(f"load: {path} has a damaged structure header "
                               f"({type(exc).__name__}: {exc})"[:500] + "; use an earlier "
                               "checkpoint") from None
+    return decoded
+
+
+_HOST = "cpu"   # the location of every stored tensor: checkpoints are host files
+
+
+def _placer(map_location):
+    """A function putting a loaded (host) Tensor where `map_location` says (see `load`)."""
+    if map_location is None:
+        return _stay
+    if callable(map_location) and not isinstance(map_location, (str, backend.device)) \
+            and type(map_location).__name__ != "device":
+        return lambda t: _mapped(map_location(t, _HOST), t)
+    if isinstance(map_location, dict):   # keys may be names or device objects
+        map_location = next((v for k, v in map_location.items() if str(k) == _HOST), _HOST)
+    dev = backend.check_device(map_location, "load(map_location=...)")
+    return _stay if dev.type == "cpu" else (lambda t: Tensor._wrap(
+        backend.to_device(t._data, dev)))
+
+
+def _stay(t):
+    return t
+
+
+def _mapped(result, t):
+    if result is None:
+        return t
+    if isinstance(result, Tensor):
+        return result
+    if backend.is_array(result):
+        return Tensor._wrap(result)
+    raise CheckpointError(f"load: map_location returned a {type(result).__name__}; a callable "
+                          "map_location must return a Tensor (or None to keep the CPU one)")
 
 
 def load_metadata(path):
@@ -552,21 +598,22 @@ def _arrays(header, blob, path):
     return arrays
 
 
-def _decode(node, arrays):
+def _decode(node, arrays, place=_stay):
+    """The saved object; `place` puts each Tensor (and array) where map_location says."""
     if isinstance(node, list):
-        return [_decode(v, arrays) for v in node]
+        return [_decode(v, arrays, place) for v in node]
     if not isinstance(node, dict):
         return node
     if len(node) == 1:
         (tag, value), = node.items()
         if tag == "$tensor":
-            return Tensor._wrap(arrays[value])
+            return place(Tensor._wrap(arrays[value]))
         if tag == "$array":
-            return arrays[value]
+            return arrays[value] if place is _stay else place(Tensor._wrap(arrays[value]))._data
         if tag == "$scalar":
             return arrays[value][()]
         if tag == "$tuple":
-            return tuple(_decode(v, arrays) for v in value)
+            return tuple(_decode(v, arrays, place) for v in value)
         if tag == "$items":
-            return {k: _decode(v, arrays) for k, v in value}
-    return {k: _decode(v, arrays) for k, v in node.items()}
+            return {k: _decode(v, arrays, place) for k, v in value}
+    return {k: _decode(v, arrays, place) for k, v in node.items()}

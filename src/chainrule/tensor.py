@@ -55,7 +55,8 @@ class Tensor:
     def _wrap(array):
         """A tensor around `array` with no graph: the fast path used by every op."""
         t = object.__new__(Tensor)
-        t._data = array if type(array) is np.ndarray else np.asarray(array)
+        t._data = array if type(array) is np.ndarray or backend.is_array(array) else \
+            np.asarray(array)
         t.grad = None
         t.requires_grad = False
         t._node = None
@@ -95,7 +96,7 @@ class Tensor:
     def data(self, value):
         if isinstance(value, Tensor):
             value = value._data
-        elif not isinstance(value, np.ndarray):
+        elif not backend.is_array(value):
             raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
         self._data = value
 
@@ -147,8 +148,11 @@ class Tensor:
         return self._data.shape[0]
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", threshold=200)
+        body = np.array2string(backend.to_host(self._data), separator=", ", prefix="tensor(",
+                               threshold=200)
         extra = ""
+        if type(self._data) is not np.ndarray:
+            extra += f", device='{backend.device_of(self._data)}'"
         if self._data.dtype != backend.get_default_dtype() and self._data.dtype.kind == "f":
             extra += f", dtype={self._data.dtype}"
         if self._node is not None:
@@ -160,9 +164,16 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     # ----- conversion -----
-    def numpy(self):
-        """The underlying array (shared, not copied)."""
-        return self._data
+    def numpy(self, force=False):
+        """The underlying array (shared, not copied). A tensor on a GPU has no NumPy array:
+        copy it with `.cpu()` first (or pass force=True for a host copy, as in PyTorch)."""
+        if type(self._data) is np.ndarray:
+            return self._data
+        if force:
+            return backend.to_host(self._data)
+        from .errors import DeviceError
+        raise DeviceError(f"numpy(): the tensor is on {backend.device_of(self._data)}; NumPy "
+                          "arrays live on the host. Copy it first: t.cpu().numpy().")
 
     def item(self):
         if self._data.size != 1:

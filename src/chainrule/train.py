@@ -149,9 +149,10 @@ class EarlyStopping:
 
 
 # ----- evaluation -----
-def evaluate(model, loss_fn, loader, metrics=accuracy):
+def evaluate(model, loss_fn, loader, metrics=accuracy, device=None):
     """Mean loss and metrics over `loader` in eval mode without a graph. A loader that
-    yields no samples raises DataError (a mean over nothing is not a loss of 0).
+    yields no samples raises DataError (a mean over nothing is not a loss of 0). `device`
+    moves each batch there (the model must be there already).
 
     >>> import chainrule as cr
     >>> from chainrule import nn
@@ -168,6 +169,7 @@ def evaluate(model, loss_fn, loader, metrics=accuracy):
     try:
         with no_grad():
             for x, y in loader:
+                x, y = to_device(x, device), to_device(y, device)
                 out = model(x)
                 k = _batch_len(y)
                 sums["loss"] += float(loss_fn(out, y).item()) * k
@@ -179,6 +181,25 @@ def evaluate(model, loss_fn, loader, metrics=accuracy):
     if n == 0:
         raise DataError(_no_batches("evaluate", "the loader", loader))
     return {key: value / n for key, value in sums.items()}
+
+
+def to_device(batch, device):
+    """`batch` (a Tensor, or tuples, lists and dicts of them) on `device` (None: unchanged).
+
+    >>> import chainrule as cr
+    >>> x, y = cr.train.to_device((cr.ones(2), cr.zeros(2)), "check")
+    >>> str(x.device), str(y.device)
+    ('check:0', 'check:0')
+    """
+    if device is None:
+        return batch
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
 
 
 def _metric_dict(metrics):
@@ -229,7 +250,7 @@ def _no_batches(who, what, loader):
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, scheduler=None,
         checkpoint_dir=None, early_stopping=None, metrics=accuracy, progress=True,
         flow_report=False, resume=None, plot=True, clip_grad_norm=None,
-        on_nonfinite="stop", distributed=False, compile=False):
+        on_nonfinite="stop", distributed=False, compile=False, device=None):
     """Train `model` and return its History.
 
     Each epoch: for every batch `loss_fn(model(x), y)`, backward, optional gradient clipping,
@@ -259,6 +280,10 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
                     `cr.compile` and replay it for every batch (docs/static_graphs.md): the
                     same numbers, less Python per batch. A step that cannot be captured runs
                     eagerly, with one warning saying why.
+    device:         train on this device ("cuda", "check", a cr.device): the model is moved
+                    there in place first (the optimizer keeps working), and every training
+                    and validation batch is moved as it arrives; checkpoints are host files
+                    as always.
 
     >>> import chainrule as cr
     >>> from chainrule import nn
@@ -270,9 +295,16 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, sch
     >>> h.epochs, h.stop_reason
     (3, 'completed')
     """
+    if device is not None:
+        device = backend.check_device(device, "fit")
+        if distributed and device.type != "cpu":
+            raise ValueError(f"fit(distributed=True) trains on the CPU only (MPI reduces host "
+                             f"memory); leave device={str(device)!r} out")
+        model.to(device)
     run = (_DistributedRun if distributed else _Run)(
         model, loss_fn, optimizer, train_loader, val_loader, scheduler, checkpoint_dir,
         early_stopping, metrics, progress, flow_report, clip_grad_norm, on_nonfinite)
+    run.device = device
     if compile:
         if distributed:
             raise ValueError("fit(compile=True) does not combine with distributed=True yet; "
@@ -324,6 +356,7 @@ class _Run:
     """The state of one `fit` call, split into short steps."""
 
     compiled = None     # fit(compile=True): the compiled training step
+    device = None       # fit(device=...): where each batch is moved
 
     def __init__(self, model, loss_fn, optimizer, loader, val_loader, scheduler, ckpt_dir,
                  early_stopping, metrics, progress, flow_report, clip, on_nonfinite):
@@ -411,6 +444,7 @@ class _Run:
         n_batches = len(self.loader)
         sums, n, t0 = dict.fromkeys(["loss", *self.metrics], 0.0), 0, time.perf_counter()
         for b, (x, y) in enumerate(bar):
+            x, y = to_device(x, self.device), to_device(y, self.device)
             # compiled: forward, zero_grad, backward and clipping replayed in one call (the
             # flow report's batch runs eagerly: explain needs the graph)
             fast = self.compiled is not None and not (self.flow_report and b == n_batches - 1)
@@ -459,7 +493,7 @@ class _Run:
         return sums, n
 
     def validate(self):
-        return evaluate(self.model, self.loss_fn, self.val_loader, self.metrics)
+        return evaluate(self.model, self.loss_fn, self.val_loader, self.metrics, self.device)
 
     def backward(self, loss, last):
         if self.flow_report and last:

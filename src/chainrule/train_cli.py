@@ -55,6 +55,10 @@ def build_parser():
                    help="data-parallel training on every rank of an MPI job: mpiexec -n 4 "
                         "chainrule train --distributed (batch size per rank; rank 0 prints and "
                         "writes; needs chainrule[distributed])")
+    p.add_argument("--device", default="cpu",
+                   help="where to train: cpu (default), cuda, cuda:N (a GPU through CuPy: pip "
+                        "install 'chainrule[cuda]'), or check (the CPU, failing on host-only "
+                        "calls as a GPU would); checkpoints are host files either way")
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads for the matrix products (default 1: an MLP's products are "
                         "small, and extra threads cost more than they give, most of all on a "
@@ -168,10 +172,10 @@ def _train(args, hidden, out):
                   epochs=args.epochs, scheduler=sched, checkpoint_dir=out,
                   early_stopping=args.patience, progress=progress,
                   flow_report=args.flow_report, resume=args.resume,
-                  distributed=args.distributed, compile=args.compile)
+                  distributed=args.distributed, compile=args.compile, device=args.device)
     if not _rank0(args):   # rank 0 tests, saves and reports
         return 0 if history.stop_reason != "non_finite_loss" else 1
-    result = evaluate(model, loss_fn, DataLoader(test, batch_size=512))
+    result = evaluate(model, loss_fn, DataLoader(test, batch_size=512), device=args.device)
     model_path = os.path.join(out, "model.safetensors")
     cr.save({"model": model.state_dict(), "input_mean": mean, "input_std": std}, model_path,
             metadata={"dataset": args.dataset, "hidden": hidden, "activation": args.activation,
@@ -203,7 +207,8 @@ def export_onnx(model, mean, std, path):
     class Standardized(nn.Module):
         def __init__(self):
             super().__init__()
-            self.model = copy.deepcopy(model)   # a copy: placing it renames its parameters
+            self.model = copy.deepcopy(model).cpu()   # a copy: placing it renames its
+            # parameters; on the CPU, where the exporter reads the values
             self.register_buffer("input_mean", cr.tensor(mean))
             self.register_buffer("input_std", cr.tensor(std))
 

@@ -38,13 +38,24 @@ def _argnums(argnums):
     return (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
 
+def _zeros(shape, like):
+    """Zeros of `shape` in the dtype and on the device of the tensor `like`."""
+    return Tensor._wrap(backend.xp_of(like._data).zeros(shape, like.dtype))
+
+
+def _on_device_of(array, like):
+    """A host array (a tangent, a vector the user passed) on the device of the tensor `like`."""
+    if type(like._data) is np.ndarray:
+        return array
+    return backend.to_device(array, backend.device_of(like._data))
+
+
 def _grads_or_zeros(out, inputs, create_graph, grad_outputs=None, retain_graph=None):
     if not out.requires_grad:
-        return [Tensor._wrap(np.zeros(t.shape, t.dtype)) for t in inputs]
+        return [_zeros(t.shape, t) for t in inputs]
     gs = autograd.grad(out, inputs, grad_outputs=grad_outputs, create_graph=create_graph,
                        retain_graph=retain_graph, allow_unused=True)
-    return [Tensor._wrap(np.zeros(t.shape, t.dtype)) if g is None else g
-            for g, t in zip(gs, inputs)]
+    return [_zeros(t.shape, t) if g is None else g for g, t in zip(gs, inputs)]
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -107,14 +118,14 @@ def jacobian(f, argnums=0):
             out = f(*args, **kwargs)
         inputs = [args[i] for i in nums]
         rows = [[] for _ in inputs]
-        eye = np.eye(max(out._data.size, 1), dtype=out.dtype)
+        eye = backend.xp_of(out._data).eye(max(out._data.size, 1), dtype=out.dtype)
         for k in range(out._data.size):
             seed = Tensor._wrap(eye[k].reshape(out.shape))
             gs = _grads_or_zeros(out, inputs, nested, grad_outputs=seed, retain_graph=True)
             for r, g in zip(rows, gs):
                 r.append(g)
         jacs = [stack(r).reshape(out.shape + t.shape) if r else
-                Tensor._wrap(np.zeros(out.shape + t.shape, t.dtype)) for r, t in zip(rows, inputs)]
+                _zeros(out.shape + t.shape, t) for r, t in zip(rows, inputs)]
         if not nested:
             jacs = [j.detach() for j in jacs]
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
@@ -141,7 +152,8 @@ def hvp(f, x, v):
     [6.0, 12.0]
     """
     (x,), nested = _prepare((x,), (0,))
-    v = v if isinstance(v, Tensor) else Tensor._wrap(backend.to_array(v, x.dtype))
+    if not isinstance(v, Tensor):
+        v = Tensor._wrap(_on_device_of(backend.to_array(v, x.dtype), x))
     with enable_grad():
         out = f(x)
         (g,) = _grads_or_zeros(out, [x], True)
@@ -153,7 +165,7 @@ def _tangent(v, x):
     """A tangent as a tensor of its primal's dtype (Python floats would otherwise become the
     default float32 and cost a float64 primal its precision) and shape."""
     if not isinstance(v, Tensor):
-        v = Tensor._wrap(backend.to_array(v, x.dtype))
+        v = Tensor._wrap(_on_device_of(backend.to_array(v, x.dtype), x))
     if v.shape != x.shape:
         raise GraphError(f"jvp: a tangent of shape {v.shape} for a primal of shape {x.shape}; "
                          "each tangent must have its primal's shape.")
@@ -181,7 +193,7 @@ def jvp(f, primals, tangents):
     tangents = [_tangent(v, x) for v, x in zip(tangents, xs)]
     with enable_grad():
         out = f(*xs)
-        u = Tensor._wrap(np.zeros(out.shape, out.dtype)).requires_grad_()
+        u = _zeros(out.shape, out).requires_grad_()
         vjps = _grads_or_zeros(out, xs, True, grad_outputs=u)
         total = None
         for g, v in zip(vjps, tangents):

@@ -39,7 +39,8 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ShapeError("TensorDataset needs at least one tensor")
-        arrays = [t._data if isinstance(t, Tensor) else backend.to_array(t) for t in tensors]
+        arrays = [t._data if isinstance(t, Tensor) else
+                  backend.to_array(t, t.dtype if backend.is_array(t) else None) for t in tensors]
         sizes = [a.shape[0] if a.ndim else None for a in arrays]
         if None in sizes or len(set(sizes)) != 1:
             shapes = ", ".join(str(a.shape) for a in arrays)
@@ -58,7 +59,15 @@ class TensorDataset(Dataset):
         return tuple(Tensor._wrap(a[index]) for a in self.arrays)
 
     def _batch(self, indices):
-        return tuple(Tensor._wrap(a[indices]) for a in self.arrays)
+        return tuple(Tensor._wrap(a[_index_for(a, indices)]) for a in self.arrays)
+
+
+def _index_for(a, indices):
+    """Host indices for the array `a`: put on its device when it lives on one (a device
+    array refuses host index arrays, as CuPy's may)."""
+    if type(a) is np.ndarray or type(indices) is not np.ndarray:
+        return indices
+    return backend.to_device(indices, backend.device_of(a))
 
 
 class Subset(Dataset):

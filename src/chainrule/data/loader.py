@@ -57,6 +57,11 @@ class DataLoader:
     worker_init_fn, persistent_workers, prefetch_factor, timeout and multiprocessing_context
     as in PyTorch).
 
+    Devices: batches are made where the dataset's tensors are (usually the host); move each to
+    the model's device with `x.to(device)` (or let `train.fit(..., device=)` do it).
+    pin_memory (PyTorch's page-locked host buffers for faster copies to a GPU) is accepted and
+    changes nothing: chainrule's copies go through the device library's own transfer.
+
     >>> import chainrule as cr
     >>> ds = cr.data.TensorDataset(cr.arange(10.0), cr.arange(10))
     >>> loader = cr.data.DataLoader(ds, batch_size=4, shuffle=True, seed=0, drop_last=True)
@@ -67,7 +72,7 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
                  seed=None, generator=None, sampler=None, num_workers=0, worker_init_fn=None,
                  persistent_workers=False, prefetch_factor=None, timeout=0,
-                 multiprocessing_context=None):
+                 multiprocessing_context=None, pin_memory=False, pin_memory_device=""):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ShapeError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if sampler is not None and shuffle:
@@ -90,6 +95,7 @@ class DataLoader:
         self.persistent_workers, self.timeout = bool(persistent_workers), timeout
         self.prefetch_factor = prefetch_factor
         self.multiprocessing_context = multiprocessing_context
+        self.pin_memory, self.pin_memory_device = bool(pin_memory), pin_memory_device
         self._pool = None         # the worker processes kept by persistent_workers=True
 
     def _rng(self):

@@ -21,13 +21,36 @@ the replay records such a node with a copy of its primitive whose rule multiplie
 gradient by the rounded local derivative (its own rule fed a gradient of ones, rounded). The
 real backward pass then runs on that replayed graph, so leaves get exactly the gradients a
 hand calculation gets.
+
+Devices: the graph may live on a device (a GPU); the backward pass runs there, and every array
+the record keeps (values, gradients, local derivatives, the params of a step) is copied to the
+host here (`_host`), so the rest of explain reads NumPy arrays only.
 """
 import copy
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, backend
 from ..errors import GraphError
+
+
+def _host(a, copy=True):
+    """The array `a` on the host (NumPy), a copy unless copy=False and it is there already."""
+    if type(a) is np.ndarray or not backend.is_array(a):
+        return np.array(a, copy=True) if copy else np.asarray(a)
+    return backend.to_host(a)
+
+
+def _host_params(params):
+    """A node's params with any device array (class labels, an index) copied to the host."""
+    def plain(v):
+        if type(v) is np.ndarray or not backend.is_array(v):
+            return plain_seq(v) if type(v) in (tuple, list) else v
+        return backend.to_host(v)
+
+    def plain_seq(v):
+        return type(v)(plain(x) for x in v)
+    return {k: plain(v) for k, v in params.items()}
 
 
 class Value:
@@ -41,7 +64,7 @@ class Value:
         self.node = node
         self.name = tensor.name if tensor is not None else None
         self.user_named = self.name is not None
-        self.value = np.array(tensor._data if tensor is not None else node.out, copy=True)
+        self.value = _host(tensor._data if tensor is not None else node.out)
         self.grad = None        # ∂L/∂value, as observed (None: the gradient does not reach it)
         self.index = index
         self.step = None        # the Step that produced it (None for leaves)
@@ -75,7 +98,7 @@ class Step:
     def __init__(self, node, inputs, out):
         self.node = node
         self.prim = node.prim
-        self.params = dict(node.params)
+        self.params = _host_params(node.params)
         self.inputs = inputs            # list of Value
         self.out = out                  # Value
         self.local = [None] * len(inputs)   # ∂out/∂input_i (elementwise), from the VJP rule
@@ -177,10 +200,10 @@ def local_derivative(step, i, prim=None):
     if not simple:
         return None
     with np.errstate(all="ignore"):   # the rule on arrays: the engine's first-order path
-        d = np.asarray(rule(np.ones_like(node.out), node.out,
-                            *[t._data for t in node.inputs], **node.params))
+        d = _host(rule(np.ones_like(node.out), node.out,
+                       *[t._data for t in node.inputs], **node.params))
     if d.size == node.out.size:
-        return np.array(d.reshape(node.out.shape), copy=True)
+        return d.reshape(node.out.shape)
     return np.array(np.broadcast_to(d, node.out.shape), copy=True)
 
 
@@ -200,7 +223,7 @@ class _Observer:
         step.out.grad = _add(step.out.grad, g)
         for i, gi in enumerate(input_grads):
             if gi is not None:
-                step.passed[i] = _add(step.passed[i], autograd.sum_to(np.asarray(gi),
+                step.passed[i] = _add(step.passed[i], autograd.sum_to(_host(gi, copy=False),
                                                                        step.inputs[i].value.shape))
                 if step.inputs[i].is_leaf:
                     step.inputs[i].grad = _add(step.inputs[i].grad, gi)
@@ -214,7 +237,7 @@ class _Observer:
 
 
 def _add(prev, g):
-    g = np.array(g, copy=True)
+    g = _host(g)
     return g if prev is None else prev + g
 
 
@@ -286,7 +309,7 @@ def replay_rounded(root, decimals):
             prim = textbook_primitive(node.prim, node, decimals)
             out = apply(prim, ins, **node.params)
             if node.prim.rounds(node) and out._data.dtype.kind == "f":
-                unrounded[id(out)] = np.array(out._data, copy=True)
+                unrounded[id(out)] = _host(out._data)
                 np.round(out._data, decimals, out=out._data)
             old = outputs[node]
             out.name = old.name

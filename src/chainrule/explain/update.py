@@ -12,7 +12,7 @@ is shown as old value, change and new value, with its state.
 """
 import numpy as np
 
-from .. import autograd
+from .. import autograd, backend
 from . import fmt
 from .derive import LATEX, TEXT, latex_value
 
@@ -134,12 +134,14 @@ def sgd_step(d, lr, iteration=0):
             if v.grad is None:
                 continue
             t = v.tensor
-            old = np.array(t._data, dtype=np.float64, copy=True)
+            old = _f64(t._data)
             g = d.gvalue(v.grad)
-            new = old - lr * g
-            np.copyto(t._data, new.astype(t._data.dtype), casting="same_kind")
+            new = (old - lr * g).astype(t._data.dtype)
+            if type(t._data) is not np.ndarray:   # a parameter on a device: copied there
+                new = backend.to_device(new, backend.device_of(t._data))
+            np.copyto(t._data, new, casting="same_kind")
             t._version += 1
-            pu = ParamUpdate(v, "sgd", old, g, np.array(t._data, np.float64))
+            pu = ParamUpdate(v, "sgd", old, g, _f64(t._data))
             pu.equations.append(_plain_line(d, pu, lr, iteration))
             pu.ok = True
             params.append(pu)
@@ -175,7 +177,7 @@ def optimizer_step(d, optimizer, iteration=0):
     from ..optim import SGD, Adam, RMSprop
     params = d.rec.params()
     before_q = set(d.quantities)
-    olds = [np.array(v.tensor._data, dtype=np.float64, copy=True) for v in params]
+    olds = [_f64(v.tensor._data) for v in params]
     befores = [_state(optimizer, v.tensor) for v in params]
     optimizer.step()
     group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
@@ -184,9 +186,9 @@ def optimizer_step(d, optimizer, iteration=0):
         group = group_of.get(id(v.tensor))
         if v.grad is None or group is None or v.tensor.grad is None:
             continue
-        new = np.array(v.tensor._data, np.float64)
+        new = _f64(v.tensor._data)
         after = _state(optimizer, v.tensor)
-        grad = np.asarray(v.tensor.grad._data, np.float64)
+        grad = _f64(v.tensor.grad._data)
         if isinstance(optimizer, SGD):
             pu = _sgd(d, v, old, grad, new, before, after, group, iteration)
         elif isinstance(optimizer, Adam):
@@ -204,8 +206,12 @@ def optimizer_step(d, optimizer, iteration=0):
 
 def _state(optimizer, p):
     s = optimizer.state.get(id(p), {})
-    return {k: (np.array(v, np.float64, copy=True) if isinstance(v, np.ndarray) else v)
-            for k, v in s.items()}
+    return {k: (_f64(v) if backend.is_array(v) else v) for k, v in s.items()}
+
+
+def _f64(a):
+    """A float64 host copy of the array `a` (from a device too), for writing it out."""
+    return np.array(backend.to_host(a), dtype=np.float64, copy=True)
 
 
 def _mark(ok):

@@ -2,7 +2,7 @@
 from .. import ops
 from . import init
 from ..ops import conv as conv_ops
-from .layers import check_features, empty_parameter
+from .layers import check_features, empty_parameter, place
 from .module import Module
 
 
@@ -18,7 +18,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=None):
+                 groups=1, bias=True, dtype=None, device=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels "
@@ -35,6 +35,7 @@ class Conv2d(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        place(self, device)
 
     def reset_parameters(self):
         init.default_layer_init_(self.weight, self.bias)

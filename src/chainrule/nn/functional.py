@@ -22,10 +22,33 @@ from ..ops.special import erf
 
 
 def _like(value, ref):
-    """`value` as a Tensor with `ref`'s dtype when it is a Python number or array."""
+    """`value` as a Tensor with `ref`'s dtype (and device) when it is a Python number or
+    array."""
     if isinstance(value, Tensor):
         return value
-    return Tensor._wrap(np.asarray(backend.to_array(value), dtype=ref.dtype))
+    return Tensor._wrap(_beside(backend.to_array(value).astype(ref.dtype, copy=False),
+                                ref._data))
+
+
+def _beside(array, like):
+    """`array` on the device of the array `like` (itself when it is there already): host
+    arrays made here (masks, indices, a list the user passed) meet device tensors."""
+    if type(array) is np.ndarray and type(like) is np.ndarray:
+        return array
+    return backend.to_device(array, backend.device_of(like))
+
+
+def _same_device(data, like, what, op, like_what="the input"):
+    """A DeviceError naming both devices when the array `data` (e.g. class labels) is not on
+    the device of `like` (the input); they reach the compute as params, not as inputs."""
+    if type(data) is type(like) and (type(data) is np.ndarray
+                                     or backend.device_of(data) == backend.device_of(like)):
+        return
+    from ..errors import DeviceError
+    here, there = backend.device_of(like), backend.device_of(data)
+    raise DeviceError(f"{op}: {like_what} is on {here} but the {what} on {there}; expected "
+                      f"both on one device. Move the {what} with .to({str(here)!r}) (e.g. "
+                      "y.to(x.device)), or the model with model.to(device).")
 
 
 def _reduce(loss, reduction, op):
@@ -207,7 +230,7 @@ def one_hot(tensor, num_classes=-1):
 
 
 def _one_hot(labels, n):
-    return (labels[..., None] == np.arange(n)).astype(np.int64)
+    return (labels[..., None] == backend.xp_of(labels).arange(n)).astype(np.int64)
 
 
 # ---------------------------------------------------------------- layers
@@ -249,8 +272,8 @@ def dropout(x, p=0.5, training=True):
 
 def _dropout_mask(x, p):
     """0 with probability p, else 1/(1 - p), shaped like x, drawn from chainrule's generator."""
-    keep = backend.rng().random(x.shape) >= p
-    return (keep / (1.0 - p)).astype(x.dtype)
+    keep = backend.rng().random(x.shape) >= p   # NOTE: drawn on the host on every device,
+    return _beside((keep / (1.0 - p)).astype(x.dtype), x)   # so a seed gives the same masks
 
 
 def embedding(indices, weight, padding_idx=None):
@@ -264,7 +287,12 @@ def embedding(indices, weight, padding_idx=None):
     >>> out.shape, table.grad.tolist()
     ((1, 3, 2), [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
     """
-    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if isinstance(indices, Tensor):
+        idx = indices._data
+        if type(idx) is not type(weight._data):
+            _same_device(idx, weight._data, "indices", "embedding", "the table (weight)")
+    else:
+        idx = _beside(backend.to_array(indices), weight._data)
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; convert "
                          "them with idx.astype(cr.int64)")
@@ -469,7 +497,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 def _class_layout(input, target, op):
     """Flatten (N, C, d1, ...) scores to (M, C) and integer labels to (M,)."""
-    t = target._data if isinstance(target, Tensor) else backend.to_array(target)
+    t = _target_array(target, input, "target", op)
     if t.dtype.kind not in "iu":
         raise DTypeError(
             f"{op}: class-label targets must be integers, got dtype {t.dtype} with shape "
@@ -493,11 +521,23 @@ def _class_layout(input, target, op):
     return flat, t.reshape(-1), c
 
 
+def _target_array(target, input, what, op):
+    """The array of `target`: a Tensor's must be on input's device, other data is put there."""
+    if isinstance(target, Tensor):
+        t = target._data
+        if type(t) is not type(input._data) or type(t) is not np.ndarray:
+            _same_device(t, input._data, what, op)
+        return t
+    return _beside(backend.to_array(target), input._data)
+
+
 def _labels_all_valid(t, c, ignore_index):
     """True when every label lies in [0, c) and none is ignore_index: with the default
     ignore_index (outside [0, c)) two reductions, not _check_labels' masks (measured 5.5 -> 2
     µs per loss, bench/NOTES.md); bad labels then raise on the general path."""
     if t.size and not 0 <= ignore_index < c:
+        if type(t) is not np.ndarray:   # a device array: its own min/max
+            return bool(t.min() >= 0 and t.max() < c)
         return bool(np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < c)
     return _bad_label(t, c, ignore_index) is None and bool((t != ignore_index).all())
 
@@ -538,16 +578,16 @@ def _picked_nll(logp, t, c, weight, ignore_index, op):
     safe = compute(_safe_labels, (labels,), ignore_index=ignore_index)
     w = compute(_label_weights, (labels,), ignore_index=ignore_index, dtype=logp.dtype,
                 weight=None if weight is None else _weight_array(weight, c, logp, op))
-    picked = logp[np.arange(t.shape[0]), safe]
+    picked = logp[backend.xp_of(t).arange(t.shape[0]), safe]
     return -picked * w, w
 
 
 def _weight_array(weight, c, like, op):
-    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._data if isinstance(weight, Tensor) else backend.to_array(weight)
     if w.shape != (c,):
         raise ShapeError(f"{op}: weight must have one entry per class, shape ({c},), got "
                          f"{tuple(w.shape)}")
-    return w.astype(like.dtype, copy=False)
+    return _beside(w.astype(like.dtype, copy=False), like._data)
 
 
 def _finish_labels(per, w, reduction, shape, op):
@@ -597,7 +637,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got "
                          f"{label_smoothing}")
     axis = 0 if input.ndim == 1 else 1
-    tdata = target._data if isinstance(target, Tensor) else backend.to_array(target)
+    tdata = _target_array(target, input, "target", "cross_entropy")
     plain = weight is None and label_smoothing == 0 and reduction in ("mean", "sum", "none")
     if tdata.dtype.kind == "f" and tuple(tdata.shape) == tuple(input.shape):
         if plain:   # one fused primitive: measured faster (bench/NOTES.md)

@@ -1,6 +1,7 @@
 """Weight initialisation (PyTorch's names and formulas), drawing from chainrule's generator,
 so `cr.manual_seed(n)` makes every model reproducible (or from `generator=`, a cr.Generator,
 as in PyTorch). Each function fills its tensor in place (outside the graph) and returns it.
+A tensor on a device is filled with numbers drawn on the host: the same as on the CPU.
 """
 import math
 
@@ -11,7 +12,11 @@ from ..errors import ShapeError
 
 
 def _fill(tensor, values):
-    tensor._data[...] = values
+    data = tensor._data
+    if type(data) is not np.ndarray and type(values) is np.ndarray:
+        # NOTE: drawn on the host on every device (so a seed gives the same weights), copied
+        values = backend.to_device(values, backend.device_of(data))
+    data[...] = values
     tensor._version += 1
     return tensor
 

@@ -23,6 +23,13 @@ def empty_parameter(shape, dtype=None):
     return Parameter(np.zeros(shape, dtype=dtype))
 
 
+def place(module, device):
+    """PyTorch's `device=` layer argument: the parameters are made and initialised on the host
+    (the same numbers as on the CPU), then the layer moves there."""
+    if device is not None:
+        module.to(device)
+
+
 def check_features(module, x, expected, axis, what, layout=""):
     """Raise a ShapeError naming the layer's place in the model when x's size is wrong."""
     if x.ndim == 0 or x.ndim <= (axis if axis >= 0 else -axis - 1):
@@ -49,7 +56,7 @@ class Linear(Module):
     ((2, 3), (5, 2))
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None):
+    def __init__(self, in_features, out_features, bias=True, dtype=None, device=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = empty_parameter((out_features, in_features), dtype)
@@ -57,6 +64,7 @@ class Linear(Module):
         if not bias:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        place(self, device)
 
     def reset_parameters(self):
         init.default_layer_init_(self.weight, self.bias)
@@ -156,7 +164,8 @@ class Embedding(Module):
     (1, 3, 4)
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None,
+                 device=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
@@ -165,6 +174,7 @@ class Embedding(Module):
         self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
         self.weight = empty_parameter((num_embeddings, embedding_dim), dtype)
         self.reset_parameters()
+        place(self, device)
 
     def reset_parameters(self):
         init.normal_(self.weight)

@@ -236,23 +236,54 @@ class Module:
         """How many numbers the model trains."""
         return int(sum(p._data.size for p in self.parameters()))
 
-    def to(self, dtype=None, device=None):
-        """Convert floating parameters and buffers to `dtype` in place (e.g. cr.float64 for
-        gradcheck); the Parameter objects stay the same, so optimizers keep working.
-        A device of "cpu" (PyTorch habit) is accepted and changes nothing."""
-        if (isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps")
-                or isinstance(dtype, backend.device) or type(dtype).__name__ == "device"):
-            dtype, device = None, dtype   # model.to("cpu"), model.to(torch.device("cpu"))
-        backend.check_device(device, f"{type(self).__name__}.to")
-        if dtype is None:
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
+        """Move parameters and buffers to a device and/or convert the floating ones to a
+        dtype, in place, as PyTorch: `model.to("cuda")`, `model.to(cr.float64)`,
+        `model.to("check", cr.float64)`, `model.to(tensor)` (its device and dtype). The
+        Parameter objects stay the same (their arrays and gradients are replaced), so an
+        optimizer made before keeps working; its state follows on the next step.
+
+        >>> import chainrule as cr
+        >>> from chainrule import nn
+        >>> layer = nn.Linear(2, 1)
+        >>> w = layer.weight
+        >>> _ = layer.to("check", cr.float64)
+        >>> layer.weight is w, str(w.device), w.dtype
+        (True, 'check:0', dtype('float64'))
+        """
+        op = f"{type(self).__name__}.to"
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif _names_device(a):
+                device = a
+            elif isinstance(a, (bool, np.bool_)):
+                continue   # PyTorch's positional non_blocking
+            else:
+                dtype = a
+        dev = None if device is None else backend.check_device(device, op)
+        dtype = None if dtype is None else backend.as_dtype(dtype, op)
+        if dev is None and dtype is None:
             return self
-        dtype = backend.as_dtype(dtype, f"{type(self).__name__}.to")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t._data.dtype.kind == "f" and t._data.dtype != dtype:
-                t._data = t._data.astype(dtype)
-                if t.grad is not None:
-                    t.grad = Tensor._wrap(t.grad._data.astype(dtype))
+            _move(t, dev, dtype)
+        if dev is not None:
+            from ..optim.optimizer import note_move
+            note_move()
         return self
+
+    def cuda(self, device=None):
+        """Move parameters and buffers to a CUDA device (`device`: an index or name; default
+        the current one), in place."""
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, (int, np.integer)) and not isinstance(device, bool):
+            device = f"cuda:{int(device)}"
+        return self.to(device)
+
+    def cpu(self):
+        """Move parameters and buffers to the CPU, in place."""
+        return self.to("cpu")
 
     def double(self):
         return self.to(np.float64)
@@ -312,6 +343,8 @@ class Module:
                 "keys that match.")
         for key, arr in arrays.items():
             t = targets[key]
+            if type(arr) is not np.ndarray or type(t._data) is not np.ndarray:
+                arr = backend.to_device(arr, backend.device_of(t._data))   # onto t's device
             np.copyto(t._data, arr, casting="unsafe")
             t._version += 1
         return IncompatibleKeys(missing, unexpected)
@@ -406,13 +439,37 @@ def _auto_name(param, qualname):
 def _as_buffer(value, name):
     if value is None or isinstance(value, Tensor):
         return value
-    from .. import backend
-    return Tensor._wrap(backend.to_array(value))
+    dtype = value.dtype if backend.is_array(value) else None   # a device array keeps its own
+    return Tensor._wrap(backend.to_array(value, dtype))
+
+
+def _names_device(a):
+    """Whether a positional argument of `Module.to` is a device (else it is a dtype)."""
+    if isinstance(a, str):
+        return a.split(":")[0] in backend.DEVICE_TYPES + ("mps",)
+    if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)):
+        return True    # PyTorch: a CUDA index
+    return isinstance(a, backend.device) or type(a).__name__ == "device"
+
+
+def _move(t, dev, dtype):
+    """Put `t`'s array (and its gradient's) on `dev` and, for floating ones, in `dtype`
+    (either None: unchanged), replacing the arrays so that `t` keeps its identity."""
+    def moved(a):
+        if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
+            a = a.astype(dtype)
+        return a if dev is None else backend.to_device(a, dev)
+    t._data = moved(t._data)
+    if t.grad is not None:
+        t.grad = Tensor._wrap(moved(t.grad._data))
 
 
 def _to_numpy(value):
+    """A state-dict entry as an array (a host or device one; copied later onto the target)."""
     if isinstance(value, Tensor):
         return value._data
+    if backend.is_array(value):
+        return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):   # a PyTorch tensor, duck-typed
         return value.detach().cpu().numpy()
     return np.asarray(value)

@@ -6,7 +6,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .layers import check_features, empty_parameter
+from .layers import check_features, empty_parameter, place
 from .module import Module
 
 
@@ -14,7 +14,7 @@ class _BatchNorm(Module):
     _dims = ()   # the input ranks this layer accepts
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, dtype=None):
+                 track_running_stats=True, dtype=None, device=None):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -34,6 +34,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        place(self, device)
 
     def forward(self, x):
         x = ops.as_tensor(x)
@@ -99,7 +100,7 @@ class LayerNorm(Module):
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-                 dtype=None):
+                 dtype=None, device=None):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -115,6 +116,7 @@ class LayerNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+        place(self, device)
 
     def forward(self, x):
         x = ops.as_tensor(x)

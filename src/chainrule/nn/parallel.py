@@ -86,6 +86,7 @@ class DistributedDataParallel(Module):
         if device_ids not in (None, [], ["cpu"]) or output_device not in (None, "cpu"):
             raise DistributedError("DistributedDataParallel: chainrule runs on the CPU; leave "
                                    "device_ids and output_device out")
+        _check_on_host(module)
         # registered without renaming the wrapped model's parameters or layer paths
         self.__dict__["_modules"]["module"] = module
         self.broadcast_buffers = bool(broadcast_buffers)
@@ -125,6 +126,16 @@ class DistributedDataParallel(Module):
     def extra_repr(self):
         return (f"world_size={self.world_size}, buckets={len(self.reducer.buckets)}, "
                 f"overlap={self.reducer.overlap}")
+
+
+def _check_on_host(module):
+    """DDP reduces through MPI on host memory: a model on a device is refused by name."""
+    for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+        if type(t._data) is not np.ndarray:
+            raise DistributedError(
+                f"DistributedDataParallel: {name} is on {t.device}; data-parallel training "
+                "reduces gradients through MPI on the CPU only. Keep the model on the CPU "
+                "(model.cpu()) when wrapping it.")
 
 
 class _Bucket:

@@ -1,4 +1,5 @@
 """Parameter: a Tensor that a Module registers as trainable when it is assigned as an attribute."""
+from .. import backend
 from ..tensor import Tensor
 
 
@@ -20,7 +21,9 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True, name=None):
         if data is None:
             data = []
-        super().__init__(data, requires_grad=requires_grad, name=name)
+        # an array's own dtype, said explicitly: a device array keeps it too
+        dtype = data.dtype if isinstance(data, Tensor) or backend.is_array(data) else None
+        super().__init__(data, dtype=dtype, requires_grad=requires_grad, name=name)
         self._auto_name = name is None
 
     def __repr__(self):

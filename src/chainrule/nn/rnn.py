@@ -10,7 +10,7 @@ from .. import ops
 from ..errors import ShapeError
 from . import functional as F
 from . import init
-from .layers import check_features, empty_parameter
+from .layers import check_features, empty_parameter, place
 from .module import Module
 
 
@@ -18,7 +18,7 @@ class _Recurrent(Module):
     _gates = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=None):
+                 dropout=0.0, bidirectional=False, dtype=None, device=None):
         super().__init__()
         if bidirectional:
             raise NotImplementedError(f"{type(self).__name__}: bidirectional=True is not "
@@ -34,6 +34,7 @@ class _Recurrent(Module):
                 setattr(self, f"bias_ih_l{k}", empty_parameter((g,), dtype))
                 setattr(self, f"bias_hh_l{k}", empty_parameter((g,), dtype))
         self.reset_parameters()
+        place(self, device)
 
     def reset_parameters(self):
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -61,7 +62,7 @@ class _Recurrent(Module):
         shape = (self.num_layers, n, self.hidden_size)
         if state is None:
             from ..creation import zeros
-            return zeros(shape, dtype=x.dtype)
+            return zeros(shape, dtype=x.dtype, device=x.device)
         state = ops.as_tensor(state)
         if unbatched and state.ndim == 2:
             state = state.unsqueeze(1)
@@ -121,12 +122,13 @@ class RNN(_Recurrent):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None,
+                 device=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.__dict__["nonlinearity"] = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)
+                         bidirectional, dtype, device)
 
     def forward(self, x, h0=None):
         x, unbatched = self._prepare(x)

@@ -65,6 +65,10 @@ def _cast(v):
     return v.b.op("Cast", [v.x(0)], to=onnx_dtype(v.param("dtype")))
 
 
+def _to_device(v):
+    return v.b.op("Identity", [v.x(0)])   # a model file has no devices: the runtime places it
+
+
 # ---------------------------------------------------------------- reductions
 
 def _reduce(op_type):
@@ -305,7 +309,7 @@ EXPORTS = {
     "log": _unary("Log"), "sqrt": _unary("Sqrt"), "sin": _unary("Sin"),
     "cos": _unary("Cos"), "tanh": _unary("Tanh"), "abs": _unary("Abs"),
     "sigmoid": _unary("Sigmoid"), "relu": _unary("Relu"), "erf": _unary("Erf"),
-    "clip": _clip, "where": _where, "cast": _cast,
+    "clip": _clip, "where": _where, "cast": _cast, "to_device": _to_device,
     # reductions
     "sum": _reduce("ReduceSum"), "max": _reduce("ReduceMax"), "min": _reduce("ReduceMin"),
     # shapes
@@ -331,7 +335,8 @@ ONNX_OPS = {
     "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max",
     "minimum": "Min", "neg": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "sin": "Sin",
     "cos": "Cos", "tanh": "Tanh", "abs": "Abs", "sigmoid": "Sigmoid", "relu": "Relu",
-    "erf": "Erf", "clip": "Clip", "where": "Where", "cast": "Cast", "sum": "ReduceSum",
+    "erf": "Erf", "clip": "Clip", "where": "Where", "cast": "Cast", "to_device": "Identity",
+    "sum": "ReduceSum",
     "max": "ReduceMax", "min": "ReduceMin", "reshape": "Reshape", "transpose": "Transpose",
     "expand": "Expand", "concatenate": "Concat", "getitem": "Slice, Squeeze, Unsqueeze; Gather",
     "matmul": "MatMul", "linear": "Gemm (2-D input); MatMul, Transpose, Add",

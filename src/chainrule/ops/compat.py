@@ -235,7 +235,9 @@ def narrow(x, dim, start, length):
 
 def _along(indices, dim):
     """The integer index that picks `indices` along `dim` (and every position elsewhere)."""
-    grid = list(np.indices(indices.shape, sparse=True))
+    xp, n = backend.xp_of(indices), indices.ndim   # np.indices(sparse=True), in indices' module
+    grid = [xp.arange(s).reshape((1,) * i + (s,) + (1,) * (n - i - 1))
+            for i, s in enumerate(indices.shape)]
     grid[dim] = indices
     return tuple(grid)
 
@@ -268,7 +270,7 @@ def sort(x, dim=-1, descending=False, stable=False):
     """
     x = as_tensor(x)
     if x.ndim == 0:
-        return ValuesIndices(x, compute(lambda a: np.zeros((), np.int64), (x,)))
+        return ValuesIndices(x, compute(lambda a: backend.xp_of(a).zeros((), np.int64), (x,)))
     (d,) = normalize_axis(dim, x.ndim, "sort")
     order = compute(_argsort, (x,), axis=d, descending=bool(descending))
     return ValuesIndices(getitem(x, _along(order._data, d)), order)
@@ -335,7 +337,8 @@ def _histc(a, bins, lo, hi):
     if lo == hi and a.size:
         finite = a[np.isfinite(a)]
         lo, hi = (finite.min(), finite.max()) if finite.size else (lo, hi)
-    lo, hi = dt.type(lo), dt.type(hi)
+    # (on a device the data's own range is 0-d arrays: cast there, not made host scalars)
+    lo, hi = (v.astype(dt) if backend.is_array(v) else dt.type(v) for v in (lo, hi))
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     flat = a.reshape(-1)
@@ -377,7 +380,7 @@ def histogram(x, bins=100, *, range=None, weight=None, density=False):
 
 def _histogram(a, bins, range, weight, density):
     dt = a.dtype
-    if isinstance(bins, np.ndarray):
+    if backend.is_array(bins):
         edges = bins
     else:
         lo, hi = range if range is not None else (

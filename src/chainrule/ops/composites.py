@@ -141,8 +141,8 @@ def _stable_shift(x, axis, op, keep_inf=False):
 def _row_max(x, axis):
     """The max along `axis` (kept); -inf for an empty row of floats (integers have no -inf
     and no empty-row answer, so they keep NumPy's own error for that case)."""
-    if x.dtype.kind == "f":
-        return np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    if x.dtype.kind == "f" and x.size == 0:   # (not max's initial=: CuPy's max has none)
+        return backend.xp_of(x).full_like(x.sum(axis=axis, keepdims=True), -np.inf)
     return np.max(x, axis=axis, keepdims=True)
 
 

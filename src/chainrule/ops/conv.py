@@ -20,7 +20,6 @@ from .registry import Primitive, apply, as_tensor
 from .shape import TRANSPOSE
 
 np = backend.np
-as_strided = np.lib.stride_tricks.as_strided
 GEOMETRY_HINT = ("Each spatial size must fit at least one window: "
                  "H + 2·padding ≥ dilation·(kernel - 1) + 1.")
 
@@ -44,15 +43,22 @@ def _windows(x, kernel, stride, padding, dilation, pad_value, channels_first=Fal
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     s0, s1, s2, s3 = x.strides
     if channels_first:
-        return as_strided(x, (n, c, kh, kw, oh, ow),
-                          (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw), writeable=False)
-    return as_strided(x, (n, oh, ow, c, kh, kw),
-                      (s0, s2 * sh, s3 * sw, s1, s2 * dh, s3 * dw), writeable=False)
+        return _as_strided(x, (n, c, kh, kw, oh, ow),
+                           (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw))
+    return _as_strided(x, (n, oh, ow, c, kh, kw), (s0, s2 * sh, s3 * sw, s1, s2 * dh, s3 * dw))
+
+
+def _as_strided(x, shape, strides):
+    """A strided view of x in its own array module, read-only on the host (CuPy's
+    as_strided has no `writeable`)."""
+    if type(x) is np.ndarray:
+        return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+    return backend.xp_of(x).lib.stride_tricks.as_strided(x, shape, strides)
 
 
 def _im2col_forward(x, kernel, stride, padding, dilation, pad_value=0.0, channels_first=False):
-    return np.ascontiguousarray(_windows(x, kernel, stride, padding, dilation, pad_value,
-                                         channels_first))
+    windows = _windows(x, kernel, stride, padding, dilation, pad_value, channels_first)
+    return backend.xp_of(x).ascontiguousarray(windows)
 
 
 def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation, channels_first=False):
@@ -61,24 +67,28 @@ def _col2im_forward(cols, x_shape, kernel, stride, padding, dilation, channels_f
     if channels_first:
         return _col2im_channels_first(cols, x_shape, kernel, stride, padding, dilation)
     oh, ow = cols.shape[1], cols.shape[2]
-    out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)   # channels last, like cols
+    # channels last, like cols
+    out = backend.xp_of(cols).zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
     for i in range(kh):          # a loop over the kernel's positions, not over pixels
         for j in range(kw):
             r, q = i * dh, j * dw
             out[:, r:r + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += cols[..., i, j]
-    return np.ascontiguousarray(out[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2))
+    out = out[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+    return backend.xp_of(out).ascontiguousarray(out)
 
 
 def _col2im_channels_first(cols, x_shape, kernel, stride, padding, dilation):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, h, w = x_shape
     oh, ow = cols.shape[4], cols.shape[5]
-    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    out = backend.xp_of(cols).zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             r, q = i * dh, j * dw
             out[:, :, r:r + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
-    return np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w]) if ph or pw else out
+    if ph or pw:
+        out = backend.xp_of(out).ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w])
+    return out
 
 
 # The two are each other's VJP: both are linear.
@@ -275,7 +285,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     n, oh, ow, c, kh, kw = cols.shape
     cols = cols.reshape(n, oh, ow, c, kh * kw)
     first = _max_index(cols._data)[..., None]
-    mask = np.arange(kh * kw) == first
+    mask = backend.xp_of(first).arange(kh * kw) == first
     out = where(mask, cols, 0.0).sum(-1)   # where, not mask·cols: padding holds -inf
     out = out.permute(0, 3, 1, 2)
     return out.squeeze(0) if unbatched else out
@@ -312,7 +322,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     if count_include_pad or padding == (0, 0):
         out = total * (1.0 / (kernel[0] * kernel[1]))
     else:
-        ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+        ones = backend.xp_of(x._data).ones((1, 1) + x.shape[2:], dtype=x.dtype)
         counts = _windows(ones, kernel, stride, padding, (1, 1), 0.0).sum((4, 5))
         out = total / Tensor._wrap(counts.transpose(0, 3, 1, 2))
     return out.squeeze(0) if unbatched else out

@@ -19,7 +19,7 @@ BROADCAST_HINT = ("Shapes must broadcast: align them from the right, each pair o
 
 def _mask(array, like):
     """A mask or other constant array in the dtype of the gradient `like`."""
-    return np.asarray(array, dtype=like.dtype)
+    return backend.xp_of(array).asarray(array, dtype=like.dtype)
 
 
 def _same(g, y, *args, **params):
@@ -162,7 +162,7 @@ def _clip_forward(x, lo, hi):
 def _clip_rule(g, y, x, lo, hi):
     # NOTE: at the bounds themselves the gradient passes (PyTorch's clamp).
     x = value(x)
-    inside = np.ones(x.shape, dtype=bool)
+    inside = backend.xp_of(x).ones(x.shape, dtype=bool)
     if lo is not None:
         inside &= x >= lo
     if hi is not None:
@@ -191,6 +191,18 @@ def _cast_forward(x, dtype):
 
 CAST = Primitive("cast", _cast_forward, [lambda g, y, x, dtype: CAST(g, dtype=x.dtype)],
                  formula="x as dtype", derivs=["1"], saves=(), elementwise=True, linear=True)
+
+
+def _to_device_forward(x, device, source):
+    return backend.to_device(x, device)
+
+
+# NOTE: a copy between devices (PyTorch's `_to_copy`); the gradient is copied back to where
+# the input lives, so a CPU leaf gets a CPU .grad from a loss computed on a GPU.
+TO_DEVICE = Primitive(
+    "to_device", _to_device_forward,
+    [lambda g, y, x, device, source: TO_DEVICE(g, device=source, source=device)],
+    formula="x on device", derivs=["1"], saves=(), elementwise=True, linear=True)
 
 
 # ---- public functions ----
@@ -397,7 +409,8 @@ def where(cond, a, b):
         cond = cond._data
     else:
         try:  # not via the default float dtype: 1e-100 is true, not float32's 0
-            cond = backend.to_array(np.asarray(cond)).astype(bool)
+            cond = backend.to_array(cond if backend.is_array(cond) else
+                                    np.asarray(cond)).astype(bool)
         except ChainruleError as exc:
             raise renamed(exc, "where") from exc
         except ValueError as exc:
@@ -405,6 +418,10 @@ def where(cond, a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     a, b = lift_pair(a, b)
+    # NOTE: a condition on another device (a host mask beside GPU tensors) is moved to the
+    # tensors' device, as an index is (PyTorch requires them on one device).
+    if type(a._data) is not np.ndarray or type(cond) is not np.ndarray:
+        cond = backend.to_device(cond, backend.device_of(a._data))
     return guard(apply(WHERE, (a, b), cond=cond), condition=given)
 
 
@@ -415,6 +432,16 @@ def cast(x, dtype):
     if dtype.kind != "f":   # integers and bools have no gradient: the result leaves the graph
         return compute(astype, (x,), dtype=dtype)
     return apply(CAST, (x,), dtype=dtype)
+
+
+def to_device(x, device):
+    """`x` copied to `device` (a cr.device whose library is loaded); x itself when it is
+    there already. Differentiable: the gradient is copied back to x's device."""
+    x = as_tensor(x)
+    source = backend.device_of(x._data)
+    if source == device or (device.type == source.type and device.index is None):
+        return x
+    return apply(TO_DEVICE, (x,), device=device, source=source)
 
 
 def compare(fn, a, b):

@@ -137,7 +137,7 @@ def _pack(arrays, dtype):
     """One flat array of several outputs (a single one is kept as it is)."""
     if len(arrays) == 1:
         return arrays[0]
-    return np.concatenate([np.asarray(a, dtype=dtype).reshape(-1) for a in arrays])
+    return np.concatenate([a.astype(dtype, copy=False).reshape(-1) for a in arrays])
 
 
 def _unpack(g, layout, cast=True):
@@ -373,9 +373,10 @@ def _call_backward(g, ctx, spec, tensors, cast=True):
     diff = [k for k in range(n_out) if k not in {n[0] for n in spec.nondiff}]
     for k, p in zip(diff, parts):
         grads_out[k] = p
+    xp = backend.xp_of(_raw(g) if isinstance(g, Tensor) else g)
     for k, shape, dtype in spec.nondiff:
         if shape is not None and ctx.materialize_grads:
-            grads_out[k] = Tensor._wrap(np.zeros(shape, dtype=dtype))
+            grads_out[k] = Tensor._wrap(xp.zeros(shape, dtype=dtype))
     result = spec.cls.backward(ctx, *grads_out)
     result = result if isinstance(result, tuple) else (result,)
     n_args = len(spec.args)

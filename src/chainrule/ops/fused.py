@@ -98,7 +98,10 @@ def _finite_max(x, axis):
     """The max of array `x` along `axis` (kept): the constant shift that keeps exp from
     overflowing. A max of -inf (a row of -inf only) is replaced by 0; a +inf or nan max is
     kept, so its row's softmax and loss are nan, as in PyTorch."""
-    m = np.maximum.reduce(x, axis=axis, keepdims=True)   # np.max without its wrapper
+    if type(x) is np.ndarray:
+        m = np.maximum.reduce(x, axis=axis, keepdims=True)   # np.max without its wrapper
+    else:   # (CuPy's ufuncs reduce only add and multiply)
+        m = x.max(axis=axis, keepdims=True)
     if not np.isfinite(m).all():
         m = np.where(m == -np.inf, 0, m).astype(x.dtype, copy=False)
     return m
@@ -142,10 +145,15 @@ def _sce_forward(x, labels, reduction, saved=None):
     total = np.add.reduce(e, axis=1, keepdims=True)
     if saved is not None:
         saved.clear()
-    per = np.log(total[:, 0]) - s[np.arange(x.shape[0]), labels]
+    per = np.log(total[:, 0]) - s[_rows_of(x), labels]
     if saved is not None and e.size <= SAVE_MAX:
         saved.update(x=x, labels=labels, e=e, total=total)
     return _reduce(per, reduction, x.shape[0])
+
+
+def _rows_of(x):
+    """0..N-1 for the rows of x, in x's array module (to pair with the labels)."""
+    return backend.xp_of(x).arange(x.shape[0])
 
 
 def _sce_grad_forward(x, labels, reduction, saved=None):
@@ -155,7 +163,7 @@ def _sce_grad_forward(x, labels, reduction, saved=None):
     else:
         e = np.exp(_shifted(x, 1))
         e /= np.add.reduce(e, axis=1, keepdims=True)
-    e[np.arange(x.shape[0]), labels] -= 1
+    e[_rows_of(x), labels] -= 1
     if reduction == "mean":
         e *= _scale(reduction, x.shape[0], e.dtype)
     return e
@@ -206,9 +214,14 @@ def softmax_cross_entropy(x, labels, reduction="mean"):
     >>> round(softmax_cross_entropy(cr.tensor([[2.0, 0.0, 0.0]]), [0]).item(), 4)
     0.2395
     """
-    given = labels
-    labels = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
-    return guard(apply(SOFTMAX_XENT, (as_tensor(x),), labels=labels, reduction=reduction,
+    given, x = labels, as_tensor(x)
+    labels = labels._data if isinstance(labels, Tensor) else \
+        labels if backend.is_array(labels) else np.asarray(labels)
+    if type(x._data) is not np.ndarray:
+        # NOTE: labels on another device (CPU labels for GPU scores) are moved to the scores'
+        # device, where PyTorch would refuse them: a data loader's labels often stay on the host.
+        labels = backend.to_device(labels, backend.device_of(x._data))
+    return guard(apply(SOFTMAX_XENT, (x,), labels=labels, reduction=reduction,
                        saved={}), labels=given)
 
 
@@ -268,7 +281,8 @@ def softmax_cross_entropy_probs(x, target, axis=1, reduction="mean"):
 def _window_entries(x, k):
     """The k·k strided views x[:, :, i::k, j::k] (cropped to whole windows), in row-major
     window order: NumPy's multi-axis max over a reshaped view is ~15× slower than this."""
-    x = np.ascontiguousarray(x)   # a channels-last x (a conv's output) is slow to stride over
+    # a channels-last x (a conv's output) is slow to stride over
+    x = backend.xp_of(x).ascontiguousarray(x)
     oh, ow = x.shape[2] // k, x.shape[3] // k
     for i in range(k):
         for j in range(k):
@@ -282,7 +296,7 @@ def _pool_index(x, k):
     small = np.int16 if k * k <= np.iinfo(np.int16).max else np.int64   # positions 0..k²-1
     for p, view in _window_entries(x, k):
         if best is None:
-            best, pos = view.copy(), np.zeros(view.shape, dtype=small)
+            best, pos = view.copy(), backend.xp_of(view).zeros(view.shape, dtype=small)
             continue
         # strictly: the first largest entry keeps the gradient; NOTE: a nan is the largest,
         # and the last nan of a window keeps it (PyTorch's choice)
@@ -292,7 +306,8 @@ def _pool_index(x, k):
     oh, ow = pos.shape[2:]
     w = x.shape[3]
     row, col = np.divmod(pos, small(k))
-    return (np.arange(oh)[:, None] * k + row) * w + (np.arange(ow) * k + col)
+    xp = backend.xp_of(pos)
+    return (xp.arange(oh)[:, None] * k + row) * w + (xp.arange(ow) * k + col)
 
 
 def _pool_forward(x, kernel):
@@ -320,7 +335,7 @@ def _pool_first_order_kernel(g, y, x, kernel):
         return _scatter_forward(g, _pool_index(x, k), x.shape)
     hits = x == _upsample(y, k)
     if np.count_nonzero(hits) != y.size:      # ties: keep the first hit of each window
-        todo = np.ones(y.shape, dtype=bool)
+        todo = backend.xp_of(y).ones(y.shape, dtype=bool)
         for i in range(k):
             for j in range(k):
                 hit = hits[:, :, i::k, j::k]
@@ -332,22 +347,22 @@ def _pool_first_order_kernel(g, y, x, kernel):
 def _upsample(a, k):
     """Each entry of a (N, C, oh, ow) repeated over its k×k window: (N, C, oh·k, ow·k)."""
     n, c, oh, ow = a.shape
-    out = np.empty((n, c, oh, k, ow * k), dtype=a.dtype)
+    out = backend.xp_of(a).empty((n, c, oh, k, ow * k), dtype=a.dtype)
     out[...] = np.repeat(a, k, axis=3)[:, :, :, None, :]   # long inner runs: fast copies
     return out.reshape(n, c, oh * k, ow * k)
 
 
 def _scatter_forward(g, index, shape):
     n, c = shape[:2]
-    out = np.zeros((n, c, shape[2] * shape[3]), dtype=g.dtype)
+    out = backend.xp_of(g).zeros((n, c, shape[2] * shape[3]), dtype=g.dtype)
     np.put_along_axis(out, index.reshape(n, c, -1), g.reshape(n, c, -1), axis=2)
     return out.reshape(shape)
 
 
 def _gather(v, index):
     n, c = index.shape[:2]
-    flat = v.reshape(n, c, -1)
-    return flat[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], index]
+    flat, xp = v.reshape(n, c, -1), backend.xp_of(value(index))
+    return flat[xp.arange(n)[:, None, None, None], xp.arange(c)[None, :, None, None], index]
 
 
 MAX_POOL = Primitive(

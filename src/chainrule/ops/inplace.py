@@ -143,7 +143,7 @@ class CopySlices(Function):
 
     @staticmethod
     def backward(ctx, g):
-        keep = np.ones(ctx.shape, dtype=ctx.dtype)
+        keep = backend.xp_of(g._data).ones(ctx.shape, dtype=ctx.dtype)
         _view_array(keep, ctx.chain)[...] = 0
         return g * Tensor._wrap(keep), _view_of(g, ctx.chain), None
 
@@ -162,7 +162,7 @@ class IndexPut(Function):
 
     @staticmethod
     def backward(ctx, g):
-        keep = np.ones(ctx.shape, dtype=ctx.dtype)
+        keep = backend.xp_of(g._data).ones(ctx.shape, dtype=ctx.dtype)
         keep[ctx.index] = 0
         return g * Tensor._wrap(keep), g[ctx.index], None
 
@@ -179,14 +179,16 @@ class Overwrite(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return Tensor._wrap(np.zeros(ctx.shape, dtype=ctx.dtype)), g
+        return Tensor._wrap(backend.xp_of(g._data).zeros(ctx.shape, dtype=ctx.dtype)), g
 
 
 def _as_tensor(value, like):
+    """A value written into `like` as a tensor on like's device."""
     if isinstance(value, Tensor):
         return value
-    return Tensor._wrap(np.asarray(value, dtype=like.dtype) if np.ndim(value) == 0
-                        else np.asarray(value))
+    xp = backend.xp_of(like._data)
+    return Tensor._wrap(xp.asarray(value, dtype=like.dtype) if np.ndim(value) == 0
+                        else xp.asarray(value))
 
 
 def index_put(old, values, index):

@@ -70,7 +70,12 @@ def _index_of(pick, x, axis, keepdims):
 
 
 def _picked(x, pick, axis, keepdims):
-    return np.asarray(pick(x, axis=axis, keepdims=keepdims))
+    return _array(pick(x, axis=axis, keepdims=keepdims))
+
+
+def _array(r):
+    """A reduction's result as an array (NumPy gives scalars; device modules 0-d arrays)."""
+    return r if backend.is_array(r) else np.asarray(r)
 
 
 @torch_keywords
@@ -104,7 +109,7 @@ def _extremum(reduce, pick, pairwise, x, args, axis, keepdims, dim, keepdim):
     if len(args) > 2:
         raise TypeError(f"{name}: takes at most a dim and keepdim positionally, got {len(args)} "
                         "arguments")
-    if args and isinstance(args[0], (Tensor, np.ndarray)):   # torch.max(x, other)
+    if args and (isinstance(args[0], Tensor) or backend.is_array(args[0])):   # max(x, other)
         if len(args) > 1 or {axis, keepdims, dim, keepdim} != {_UNSET}:
             raise TypeError(f"{name}(x, other) is the elementwise {name}imum; it takes no axis")
         return pairwise(x, args[0])
@@ -258,7 +263,7 @@ def _truth(fn, x, axis, keepdims):
 
 
 def _truth_of(x, test, axis, keepdims):
-    return np.asarray(test(x, axis=axis, keepdims=keepdims))
+    return _array(test(x, axis=axis, keepdims=keepdims))
 
 
 @torch_keywords

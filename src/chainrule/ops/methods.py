@@ -21,6 +21,7 @@ from . import inplace as _inplace_graph
 from . import keywords as _kw
 from . import registry as _registry
 from .elementwise import abs as _abs, add as _add, cast, clip as _clip, compare, cos as _cos, div
+from .elementwise import to_device
 from .elementwise import exp as _exp, log as _log, mul, neg, pow as _pow, relu as _relu
 from .elementwise import sigmoid as _sigmoid, sin as _sin, sqrt as _sqrt, sub as _sub, tanh as _tanh
 from .linalg import matmul as _matmul
@@ -88,25 +89,27 @@ def _converted(x, dtype):
 
 def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False,
        memory_format=None):
-    """PyTorch's `to`: a dtype, a device (only "cpu" / cr.device("cpu")), another tensor (its
-    dtype), or a device and a dtype. Returns the tensor itself when nothing changes (a copy
-    with copy=True); a device other than the CPU raises DeviceError."""
+    """PyTorch's `to`: a dtype, a device ("cpu", "cuda:0", cr.device, an int for a CUDA
+    index), another tensor (its dtype and device), or a device and a dtype. Returns the tensor
+    itself when nothing changes (a copy with copy=True). Moving is differentiable."""
     for a in args:
         if isinstance(a, Tensor):
-            dtype = a.dtype
+            dtype, device = a.dtype, a.device
         elif isinstance(a, (str, backend.device)) or builtins.type(a).__name__ == "device":
-            backend.check_device(a, "Tensor.to")
+            device = a
         elif isinstance(a, (builtins.bool, np.bool_)):
             continue   # PyTorch's positional non_blocking
         elif isinstance(a, (builtins.int, np.integer)):
-            backend.check_device(builtins.int(a), "Tensor.to")   # PyTorch: a CUDA index
+            device = builtins.int(a)   # PyTorch: a CUDA index
         else:
             dtype = a
-    backend.check_device(device, "Tensor.to")
-    target = self.dtype if dtype is None else backend.as_dtype(dtype, "Tensor.to")
-    if target != self.dtype:
-        return cast(self, target)
-    return cast(self, target) if copy else self
+    out = self
+    if device is not None:
+        out = to_device(out, backend.check_device(device, "Tensor.to"))
+    target = out.dtype if dtype is None else backend.as_dtype(dtype, "Tensor.to")
+    if target != out.dtype or (copy and out is self):
+        out = cast(out, target)
+    return out
 
 
 # PyTorch's tensor type names (Tensor.type())
@@ -124,7 +127,7 @@ def type(self, dtype=None, non_blocking=False):
         return "torch." + _TYPE_NAMES.get(self.dtype, f"{self.dtype.name}Tensor")
     if isinstance(dtype, str) and dtype.endswith("Tensor"):
         if dtype.startswith("torch.cuda."):
-            backend.check_device("cuda", "Tensor.type")
+            return to(self, "cuda").type(dtype.replace(".cuda.", "."))
         by_name = {"torch." + n: t for t, n in _TYPE_NAMES.items()}
         if dtype not in by_name:
             raise DTypeError(f"Tensor.type: unknown tensor type {dtype!r}; use one of "
@@ -138,8 +141,17 @@ def type_as(self, other):
 
 
 def cpu(self):
-    """The tensor itself (chainrule tensors live on the CPU)."""
-    return self
+    """The tensor on the CPU (itself when it is there; differentiable, as in PyTorch)."""
+    return to(self, "cpu")
+
+
+def cuda(self, device=None, non_blocking=False):
+    """The tensor on a CUDA device (`device`: an index or name; default the current one)."""
+    if device is None:
+        device = "cuda"
+    elif isinstance(device, (builtins.int, np.integer)):
+        device = f"cuda:{builtins.int(device)}"
+    return to(self, device)
 
 
 def contiguous(self, memory_format=None):
@@ -156,25 +168,34 @@ def nelement(self):
 
 
 def device(self):
-    return backend.device("cpu")
+    return backend.device_of(self._data)
 
 
 def is_cuda(self):
-    return False
+    return backend.device_of(self._data).type == "cuda"
 
 
 def __array__(self, dtype=None, copy=None):
     """The values as a NumPy array (shared, not copied), so np.asarray(t) and plt.imshow(t)
     work."""
     a = self._data
+    if builtins.type(a) is not np.ndarray:
+        _not_on_host(self, "np.asarray(tensor)")
     if dtype is not None and a.dtype != dtype:
         return a.astype(dtype)
     return a.copy() if copy else a
 
 
+def _not_on_host(t, what):
+    from ..errors import DeviceError
+    raise DeviceError(f"{what}: the tensor is on {t.device}; NumPy arrays live on the host. "
+                      "Copy it with .cpu() first (e.g. t.cpu().numpy()).")
+
+
 def _new(x, array, requires_grad, device):
-    backend.check_device(device, "Tensor.new_*")
-    out = Tensor._wrap(array)
+    """A tensor around the host array `array`, on `device` (default: x's, as in PyTorch)."""
+    where = x.device if device is None else backend.check_device(device, "Tensor.new_*")
+    out = Tensor._wrap(backend.to_device(array, where))
     return out.requires_grad_() if requires_grad else out
 
 
@@ -260,7 +281,7 @@ def _inplace(self, update, other, op="in-place update", exact=False, recorded=No
                 hook("inplace", update, (self, other), {"op": op}, self)
         return self
     o = other._data if isinstance(other, Tensor) else other
-    if exact and isinstance(o, np.ndarray) and _loses_precision(o.dtype, self._data.dtype):
+    if exact and backend.is_array(o) and _loses_precision(o.dtype, self._data.dtype):
         raise DTypeError(
             f"{op}: a {o.dtype} operand of shape {o.shape} would be rounded into this "
             f"{self._data.dtype} tensor of shape {self.shape}, silently losing precision. "
@@ -269,6 +290,9 @@ def _inplace(self, update, other, op="in-place update", exact=False, recorded=No
     try:
         update(self._data, o)
     except (TypeError, ValueError) as exc:
+        devices = backend.mixed_devices([self._data, o])
+        if len(devices) > 1:
+            raise backend.mixed_device_error(op, devices) from exc
         error = DTypeError if isinstance(exc, TypeError) else ShapeError
         raise error(f"{op}: cannot update a {self._data.dtype} tensor of shape {self.shape} "
                     f"in place with {_describe(other)}: {exc}. The operand must broadcast "
@@ -318,9 +342,9 @@ def __itruediv__(self, other):
 
 
 def copy_(self, src):
-    """Overwrite the values with `src` (broadcast), in place."""
-    return self._inplace(lambda d, o: np.copyto(d, o, casting="same_kind"), src, "copy_",
-                         recorded=_inplace_graph.overwrite)
+    """Overwrite the values with `src` (broadcast), in place; src may be on another device."""
+    return self._inplace(lambda d, o: np.copyto(d, o, casting="same_kind"), _here(src, self),
+                         "copy_", recorded=_inplace_graph.overwrite)
 
 
 def _requires_grad(x):
@@ -330,7 +354,7 @@ def _requires_grad(x):
 def _check_precision(other, t, op, exact):
     """DTypeError where writing `other` into tensor t would lose precision (the policy above)."""
     o = other._data if isinstance(other, Tensor) else other
-    if exact and isinstance(o, np.ndarray) and _loses_precision(o.dtype, t._data.dtype):
+    if exact and backend.is_array(o) and _loses_precision(o.dtype, t._data.dtype):
         raise DTypeError(
             f"{op}: a {o.dtype} operand of shape {o.shape} would be rounded into this "
             f"{t._data.dtype} tensor of shape {t.shape}, silently losing precision. "
@@ -345,7 +369,7 @@ def zero_(self):
 def __setitem__(self, index, value):
     """t[index] = value, in place (bumps the version counter); like every in-place update, not
     on a tensor that requires grad outside cr.no_grad()."""
-    index = _plain_index(index)
+    index = _plain_index(index, self._data)
     if isinstance(value, Tensor) and _is_region(value, self, index):
         return self    # x[i] += v: the update of the view x[i] already wrote x
     return self._inplace(lambda d, o: d.__setitem__(index, o), value, "setitem",
@@ -366,31 +390,48 @@ def _is_region(value, t, index):
             region.__array_interface__["data"][0] == v.__array_interface__["data"][0])
 
 
-def _plain_index(index):
-    """An index with its Tensors (integer arrays, boolean masks) as arrays."""
+def _plain_index(index, like):
+    """An index with its Tensors (integer arrays, boolean masks) as arrays, on the device of
+    the array `like` (NOTE: a host index for a device tensor is moved there, as getitem's)."""
     if isinstance(index, tuple):
-        return builtins.tuple(_plain_index(i) for i in index)
-    return index._data if isinstance(index, Tensor) else index
+        return builtins.tuple(_plain_index(i, like) for i in index)
+    index = index._data if isinstance(index, Tensor) else index
+    if builtins.type(like) is not np.ndarray and backend.is_array(index):
+        index = backend.to_device(index, backend.device_of(like))
+    return index
+
+
+def _here(x, t):
+    """A Tensor or array operand `x` moved onto t's device (copies across devices, as
+    PyTorch's copy_ makes): for updates that read another device's values explicitly."""
+    data = x._data if isinstance(x, Tensor) else x
+    if (builtins.type(data) is np.ndarray and builtins.type(t._data) is np.ndarray) or \
+            not backend.is_array(data):
+        return x
+    here = backend.device_of(t._data)
+    if backend.device_of(data) == here:
+        return x
+    return to(x, here) if isinstance(x, Tensor) else backend.to_device(x, here)
 
 
 def masked_fill_(self, mask, value):
     """Set `value` where `mask` (a bool tensor broadcast to this shape) is True, in place."""
-    mask = _compat._bool_mask(mask, "masked_fill_")
-    return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe", where=mask._data),
+    mask = _here(_compat._bool_mask(mask, "masked_fill_")._data, self)  # NOTE: as an index
+    return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe", where=mask),
                          value, "masked_fill_", recorded=lambda old, v: _inplace_graph.index_put(
-                             old, v, np.broadcast_to(mask._data, old.shape)))
+                             old, v, np.broadcast_to(mask, old.shape)))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
     """Fill in place with normal samples (from `generator`, or the default generator)."""
-    draw = backend.rng(generator).normal(mean, std, self.shape)
+    draw = _here(backend.rng(generator).normal(mean, std, self.shape), self)
     return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe"), draw, "normal_",
                          recorded=_inplace_graph.overwrite)
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
     """Fill in place with uniform samples on [a, b)."""
-    draw = backend.rng(generator).uniform(a, b, self.shape)
+    draw = _here(backend.rng(generator).uniform(a, b, self.shape), self)
     return self._inplace(lambda d, o: np.copyto(d, o, casting="unsafe"), draw, "uniform_",
                          recorded=_inplace_graph.overwrite)
 
@@ -406,7 +447,7 @@ def _loses_precision(src, dst):
 
 
 def _describe(value):
-    if isinstance(value, (Tensor, np.ndarray)):
+    if isinstance(value, Tensor) or backend.is_array(value):
         return f"a {value.dtype} operand of shape {tuple(value.shape)}"
     return f"{builtins.type(value).__name__} {value!r}"[:80]
 
@@ -741,8 +782,8 @@ METHODS = {
     "long": long, "int": int, "short": short, "byte": byte, "bool": bool,
     "type": type, "type_as": type_as,
     "clone": clone,
-    # PyTorch's device and layout queries (only the CPU; memory is NumPy's)
-    "cpu": cpu, "contiguous": contiguous,
+    # devices and layout (memory layout is the array module's business)
+    "cpu": cpu, "cuda": cuda, "contiguous": contiguous,
     "device": property(device), "is_cuda": property(is_cuda),
     "dim": dim, "nelement": nelement,
     "__array__": __array__,

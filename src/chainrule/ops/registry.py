@@ -290,6 +290,8 @@ def _alias(result, x, prim, params):
 
 
 def _root(a):
+    if type(a) is not np.ndarray:
+        return backend.memory_root(a)
     while True:
         b = a.base
         if not isinstance(b, np.ndarray):
@@ -357,6 +359,9 @@ def decide(fn, *args, **params):
 
 def _explain_failure(prim, inputs, params, exc):
     from ..errors import IndexError_
+    devices = backend.mixed_devices([t._data for t in inputs])
+    if len(devices) > 1:
+        return backend.mixed_device_error(prim.name, devices)
     shapes = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
     extra = "".join(f", {k}={v!r}" for k, v in params.items() if k not in ("index", "saved"))
     msg = f"{prim.name}: inputs {shapes}{extra}: {exc}."
@@ -377,9 +382,13 @@ def as_tensor(x, like=None):
         return x
     if like is not None and isinstance(x, (int, float, bool, np.generic)):
         dtype = like._data.dtype
+        if type(like._data) is not np.ndarray:   # on a device: made there, not cached
+            return _wrap(backend.scalar_on(backend.scalar_array(x, dtype), like._data))
         if dtype.kind == "f" and type(x) in (float, int) and x != 0 and x == x:
             return _constant(x, dtype)
         return _wrap(backend.scalar_array(x, dtype))
+    if type(x) is not np.ndarray and backend.is_array(x):
+        return _wrap(x)    # a device array (a rule's mask or shift) keeps its dtype, as NumPy's
     return _wrap(backend.to_array(x))
 
 

@@ -61,11 +61,12 @@ def _is_basic(index):
 
 
 def _scatter_forward(g, index, shape):
-    out = np.zeros(shape, dtype=g.dtype)
+    xp = backend.xp_of(g)
+    out = xp.zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         out[index] = g
     else:
-        np.add.at(out, index, g)  # repeated indices accumulate
+        xp.add.at(out, index, g)  # repeated indices accumulate
     return out
 
 
@@ -85,23 +86,29 @@ SCATTER = Primitive(
     formula="zeros with x added at index", derivs=["1 at index"], saves=(), linear=True)
 
 
-def _normalize_index(index, shape):
-    """Tensors and lists become arrays; boolean masks become integer arrays (np.nonzero), so
-    the backward can scatter with np.add.at."""
+def _normalize_index(index, x):
+    """Tensors and lists become arrays on x's device; boolean masks become integer arrays
+    (nonzero), so the backward can scatter with add.at."""
     parts = index if isinstance(index, tuple) else (index,)
     parts = [p._data if isinstance(p, Tensor) else np.asarray(p) if isinstance(p, list) else p
              for p in parts]
-    masks = [p for p in parts if isinstance(p, np.ndarray) and p.dtype == bool]
+    if type(x._data) is not np.ndarray:
+        # NOTE: host index arrays (and CPU index tensors) are moved to x's device: PyTorch
+        # lets a CPU index tensor index a CUDA tensor.
+        device = backend.device_of(x._data)
+        parts = [backend.to_device(p, device) if backend.is_array(p) else p for p in parts]
+    masks = [p for p in parts if backend.is_array(p) and p.dtype == bool]
     if masks:
         if any(p.ndim == 0 for p in masks):
             raise ValueError("a 0-d boolean mask selects all or nothing; use x[None] or a "
                              "1-d mask")
         # NumPy checks each mask's shape against the dimensions it covers: on a free view
-        np.broadcast_to(np.zeros((), np.uint8), shape)[tuple(parts)]
+        xp = backend.xp_of(x._data)
+        xp.broadcast_to(xp.zeros((), np.uint8), x.shape)[tuple(parts)]
     out = []
     for p in parts:
-        if isinstance(p, np.ndarray) and p.dtype == bool:
-            out.extend(np.nonzero(p))
+        if backend.is_array(p) and p.dtype == bool:
+            out.extend(p.nonzero())
         else:
             out.append(p)
     return tuple(out) if isinstance(index, tuple) or len(out) > 1 else out[0]
@@ -113,7 +120,7 @@ def getitem(x, index):
     x = as_tensor(x)
     given = index
     try:
-        index = _normalize_index(index, x.shape)
+        index = _normalize_index(index, x)
     except (ValueError, TypeError, IndexError) as exc:
         from ..errors import IndexError_
         raise IndexError_(f"getitem: index {index!r} for a tensor of shape {x.shape} is not "

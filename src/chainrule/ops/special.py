@@ -1,6 +1,6 @@
 """The error function erf as a primitive (for the exact GELU): NumPy has no erf, so the
 forward uses SciPy's when it is installed and Python's math.erf elementwise otherwise (both
-accurate to the last bit or two); the derivative 2/√π·exp(-x²) is a rule like any other.
+accurate to the last bit or two), and a device library's own where it has one (CuPy's); the derivative 2/√π·exp(-x²) is a rule like any other.
 """
 import math
 
@@ -14,6 +14,9 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 def _erf_forward(x):
+    own = None if type(x) is np.ndarray else backend.kind_of(x).special.get("erf")
+    if own is not None:
+        return own(x).astype(x.dtype, copy=False)
     try:
         from scipy.special import erf as scipy_erf
     except ImportError:  # SciPy is optional: fall back to the standard library

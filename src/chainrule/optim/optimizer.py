@@ -16,11 +16,24 @@ def write_grad(p, values):
     (zero_grad, the clippers): a saved reference to p.grad sees them. A gradient in a graph
     (from create_graph) or a read-only one is replaced by a new tensor instead."""
     g = p.grad
-    if g._node is None and not g.requires_grad and g._data.flags.writeable:
-        g._data[...] = values
+    data = g._data
+    if g._node is None and not g.requires_grad and getattr(data.flags, "writeable", True):
+        data[...] = values     # (a device array's flags have no `writeable`: always writable)
         g._version += 1
     else:
-        p.grad = Tensor._wrap(np.array(np.broadcast_to(values, g.shape), dtype=g.dtype))
+        xp = backend.xp_of(data)
+        p.grad = Tensor._wrap(xp.array(xp.broadcast_to(values, g.shape), dtype=g.dtype))
+
+
+# Bumped by Module.to: the next step() of every optimizer moves state left on another device
+# than its parameter (one int compare per step otherwise), so an optimizer made before
+# model.to("cuda") keeps working.
+_moves = [0]
+
+
+def note_move():
+    """Tell optimizers that parameters may have changed device (called by Module.to)."""
+    _moves[0] += 1
 
 
 class _Required:
@@ -47,6 +60,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = {}  # id(param) -> dict of arrays / numbers
+        self._moves_seen = _moves[0]
         groups = _as_groups(params, type(self).__name__)
         for group in groups:
             self.add_param_group(group)
@@ -95,6 +109,8 @@ class Optimizer:
             from ..autograd import enable_grad
             with enable_grad():
                 loss = closure()
+        if getattr(self, "_moves_seen", None) != _moves[0]:
+            self._follow_parameters()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -113,6 +129,19 @@ class Optimizer:
     def _update(self, p, g, state, group):
         raise NotImplementedError
 
+    def _follow_parameters(self):
+        """Move each state array to its parameter's device (after a Module.to)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state.get(id(p))
+                if not state:
+                    continue
+                here = backend.device_of(p._data)
+                for key, v in state.items():
+                    if backend.is_array(v) and backend.device_of(v) != here:
+                        state[key] = backend.to_device(v, here)
+        self._moves_seen = _moves[0]
+
     # ----- checkpoints -----
     def state_dict(self):
         """{'state': {index: {name: array | number}}, 'param_groups': [{options, 'params':
@@ -123,8 +152,8 @@ class Optimizer:
             packed = {k: v for k, v in group.items() if k != "params"}
             ids = []
             for p in group["params"]:
-                if id(p) in self.state:
-                    state[index] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                if id(p) in self.state:   # arrays stay on the parameter's device
+                    state[index] = {k: (v.copy() if backend.is_array(v) else v)
                                     for k, v in self.state[id(p)].items()}
                 ids.append(index)
                 index += 1
@@ -179,17 +208,21 @@ class Optimizer:
 
 
 def _restore_state(pstate, p, idx, problems):
+    """One parameter's saved state, its arrays copied onto the parameter's device and dtype
+    (a checkpoint loads on the host; the state follows the parameter, as in PyTorch)."""
     out = {}
     for key, value in dict(pstate).items():
         if isinstance(value, Tensor):
             value = value._data
-        if isinstance(value, np.ndarray) and value.ndim > 0:
+        if backend.is_array(value) and value.ndim > 0:
             if value.shape != p._data.shape:
                 problems.append(f"parameter {idx} state {key!r} has shape {value.shape}, the "
                                 f"parameter has shape {p._data.shape}")
                 continue
             value = value.astype(p._data.dtype, copy=True)
-        elif isinstance(value, np.ndarray):
+            if type(value) is not np.ndarray or type(p._data) is not np.ndarray:
+                value = backend.to_device(value, backend.device_of(p._data))
+        elif backend.is_array(value):
             value = value.item()
         out[key] = value
     return out

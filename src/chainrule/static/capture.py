@@ -119,10 +119,12 @@ class SetAttr:
 
 # Backward micro-steps (all operate on slots)
 class Seed:
-    __slots__ = ("out", "shape", "dtype", "source")
+    """The first gradient of an output: ones made with `xp` (its array module), or a copy of
+    the given gradient."""
+    __slots__ = ("out", "shape", "dtype", "source", "xp")
 
-    def __init__(self, out, shape, dtype, source):
-        self.out, self.shape, self.dtype, self.source = out, shape, dtype, source
+    def __init__(self, out, shape, dtype, source, xp=np):
+        self.out, self.shape, self.dtype, self.source, self.xp = out, shape, dtype, source, xp
 
 
 class Rule:
@@ -144,11 +146,11 @@ class Sum:
 class Scatter:
     """The engine's slice accumulation (getitem with a basic index): out = zeros (+ prev);
     out[index] += g."""
-    __slots__ = ("out", "prev", "g", "index", "shape", "dtype", "cast", "fresh")
+    __slots__ = ("out", "prev", "g", "index", "shape", "dtype", "cast", "fresh", "xp")
 
-    def __init__(self, out, prev, g, index, shape, dtype, cast, fresh):
+    def __init__(self, out, prev, g, index, shape, dtype, cast, fresh, xp=np):
         self.out, self.prev, self.g, self.index = out, prev, g, index
-        self.shape, self.dtype, self.cast, self.fresh = shape, dtype, cast, fresh
+        self.shape, self.dtype, self.cast, self.fresh, self.xp = shape, dtype, cast, fresh, xp
 
 
 # Parameter expressions: ("slot", id) | ("const", value) | ("tuple"/"list", [exprs])
@@ -166,6 +168,7 @@ class Session:
         self.by_id = {}            # id(array) -> slot id
         self.arrays = {}           # slot id -> array (during the capture only)
         self.owner_slots = {}      # id(array in a slot array's base chain) -> [slot ids]
+        self.device_roots = {}     # id(memory root of a device slot array) -> [slot ids]
         self.keep = []             # arrays whose ids are keys of by_id
         self.node_instr = {}       # graph Node -> the Op that made it
         self.walked = set()        # nodes walked by a backward pass inside fn
@@ -193,6 +196,10 @@ class Session:
         self.by_id[id(array)] = sid
         self.arrays[sid] = array
         self.keep.append(array)
+        if not _on_host(array) and backend.is_array(array):
+            root = backend.memory_root(array)
+            self.device_roots.setdefault(id(root), []).append(sid)
+            self.keep.append(root)
         a = array.base if isinstance(array, np.ndarray) else None
         while a is not None:
             self.owner_slots.setdefault(id(a), []).append(sid)
@@ -235,11 +242,11 @@ class Session:
             value._data = view
             self.traced_tensors.append((value, orig, view))
             self.leaves.append(("tensor", type(value), orig.shape, orig.dtype,
-                                value.requires_grad))
+                                value.requires_grad, placement(orig)))
             self.new_slot("arg", view, arg=k, label=value.name or f"input {k}")
             self.track(value)
             return value
-        if isinstance(value, np.ndarray):
+        if backend.is_array(value):
             k = len(self.leaves)
             view = trace(value, self)
             self.leaves.append(("array", type(value), value.shape, value.dtype))
@@ -301,6 +308,8 @@ class Session:
         sid = self.by_id.get(id(arr))
         if sid is not None:
             return sid
+        if not _on_host(arr) and self.device_roots.get(id(backend.memory_root(arr))):
+            return self.device_view_ref(arr, where)
         if traced_by(arr, self):
             sid = self.view_ref(arr)
             if sid is None:
@@ -313,7 +322,7 @@ class Session:
         # a constant made inside fn (decided when the capture ends)
         slot = self.new_slot("load", arr, tensor=t, attr="data", pos=len(self.instrs),
                              label=t.name or "")
-        if isinstance(arr, np.ndarray) and arr.flags.writeable:
+        if not _on_host(arr) or arr.flags.writeable:   # (device arrays have no such flag)
             slot.snapshot = arr.copy()
         self.track(t)
         return slot.id
@@ -322,6 +331,8 @@ class Session:
         sid = self.by_id.get(id(arr))
         if sid is not None:
             return ("slot", sid)
+        if not _on_host(arr) and self.device_roots.get(id(backend.memory_root(arr))):
+            return ("slot", self.device_view_ref(arr, where))
         if traced_by(arr, self):
             sid = self.view_ref(arr)
             if sid is None:
@@ -354,8 +365,27 @@ class Session:
                 return out.id
         return None
 
+    def device_view_ref(self, arr, where):
+        """view_ref for a device array that shares a buffer's memory (device arrays are not
+        traced, taint.trace): the buffer when `arr` is all of its memory, contiguous, in its
+        dtype (itself, or a reshape of it: F.cross_entropy's labels.reshape(-1)); any other
+        view of it cannot be told apart without addresses, and is refused as derived."""
+        root = backend.memory_root(arr)
+        for sid in self.device_roots[id(root)]:
+            b = self.arrays[sid]
+            if b.dtype == arr.dtype and b.nbytes == arr.nbytes == getattr(root, "nbytes", -1) \
+                    and b.flags.c_contiguous and arr.flags.c_contiguous:
+                if b.shape == arr.shape:
+                    self.bind(arr, sid)
+                    return sid
+                out = self.new_slot("op", arr)
+                self.instrs.append(Op("view", _reshape, [sid], {"shape": ("const", arr.shape)},
+                                      out.id, "reshape"))
+                return out.id
+        self.derived(where)
+
     def ref_param(self, value, where):
-        if isinstance(value, np.ndarray):
+        if backend.is_array(value):
             return self.ref_array(value, where)
         if isinstance(value, Tensor):
             return ("slot", self.ref_tensor(value, where))
@@ -390,7 +420,7 @@ class Session:
             ps = {k: self.ref_param(v, f"the {k}= of {name}") for k, v in params.items()}
             out = result._data
             if not (type(out) is Traced and out._session is self):
-                out = trace(out if isinstance(out, np.ndarray) else np.asarray(out), self)
+                out = trace(out if backend.is_array(out) else np.asarray(out), self)
                 result._data = out
                 if result._node is not None:
                     result._node.out = out
@@ -534,7 +564,7 @@ class Session:
             leaf_objects[id(t)] = t
             return ("l", id(t))
 
-        def add(key, sid, shape):
+        def add(key, sid, shape, host=True):
             prev = state.get(key)
             if key[0] == "l" and prev is None:
                 leaf_order.setdefault(key[1], leaf_objects[key[1]])
@@ -544,14 +574,15 @@ class Session:
                 bw.steps.append(Sum(prev[0], prev[0], sid, "inplace"))
             else:
                 out = self.new_slot("acc", None, shape=shape, dtype=self.slots[sid].dtype)
-                bw.steps.append(Sum(out.id, prev[0], sid, "new", scalar=shape == ()))
+                # (0-d NumPy sums are scalars, made arrays again; a device's are 0-d arrays)
+                bw.steps.append(Sum(out.id, prev[0], sid, "new", scalar=shape == () and host))
                 state[key] = [out.id, True]
 
         for t, source in seeds:
             shape, dtype = t._data.shape, t._data.dtype
             out = self.new_slot("acc", None, shape=shape, dtype=dtype)
-            bw.steps.append(Seed(out.id, shape, dtype, source))
-            add(key_of(t), out.id, shape)
+            bw.steps.append(Seed(out.id, shape, dtype, source, backend.xp_of(t._data)))
+            add(key_of(t), out.id, shape, _on_host(t._data))
         wanted = {}
         if capture is not None:
             for t in capture:
@@ -584,7 +615,8 @@ class Session:
                     if prev is None or not prev[1]:
                         out = self.new_slot("acc", None, shape=shape, dtype=dtype)
                         bw.steps.append(Scatter(out.id, prev[0] if prev else None, gsid, index,
-                                                shape, dtype, g.dtype != dtype, True))
+                                                shape, dtype, g.dtype != dtype, True,
+                                                backend.xp_of(x)))
                         state[key] = [out.id, True]
                     else:
                         bw.steps.append(Scatter(prev[0], None, gsid, index, shape, dtype,
@@ -598,12 +630,11 @@ class Session:
                 rule = kernels(i) if prim.variadic else kernels[i]
                 x = t._data
                 raw = rule(g, y, *[u._data for u in inputs], **node.params)
-                fit = (type(raw) is not np.ndarray and not isinstance(raw, np.ndarray)) \
-                    or raw.shape != x.shape or raw.dtype != x.dtype
+                fit = not backend.is_array(raw) or raw.shape != x.shape or raw.dtype != x.dtype
                 out = self.new_slot("acc", None, shape=x.shape, dtype=x.dtype)
                 bw.steps.append(Rule(out.id, rule, gsid, op.out, list(op.inputs), op.params,
                                      op.inputs[i] if fit else None, prim.name, i))
-                add(key_of(t), out.id, x.shape)
+                add(key_of(t), out.id, x.shape, _on_host(x))
         if capture is None:
             bw.leaves = [(t, state[("l", id(t))][0]) for t in leaf_order.values()
                          if ("l", id(t)) in state]
@@ -712,6 +743,16 @@ class Session:
                         for k, v in per.items():
                             if type(v) is Traced:
                                 per[k] = v.view(np.ndarray)
+
+
+def _on_host(array):
+    return isinstance(array, np.ndarray)
+
+
+def placement(array):
+    """Where a replay's guard requires an array in this one's place to be: None for the host
+    (a NumPy array), else its device (a cr.device)."""
+    return None if isinstance(array, np.ndarray) else backend.device_of(array)
 
 
 def _untrace(t):
@@ -837,7 +878,7 @@ def _numpy_wrapper(orig):
 def _wrap_keeping_trace(array):
     """Tensor._wrap that keeps a Traced array as it is (NumPy's asarray would strip it)."""
     t = object.__new__(Tensor)
-    t._data = array if isinstance(array, np.ndarray) else np.asarray(array)
+    t._data = array if backend.is_array(array) else np.asarray(array)
     t.grad = None
     t.requires_grad = False
     t._node = None

@@ -341,7 +341,7 @@ class _Snapshot:
                 for k, per in state.items():
                     if isinstance(per, dict):
                         for name, v in per.items():
-                            if isinstance(v, np.ndarray):
+                            if backend.is_array(v):
                                 vals[f"{type(obj).__name__} state {name}"
                                      f" #{k % 10007}"] = v.copy()
         return vals

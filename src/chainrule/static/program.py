@@ -253,6 +253,20 @@ class Program:
             self.ns[name] = obj
         return name
 
+    def _on(self, where):
+        """The guard that the array `d` is where the capture saw it (C.placement)."""
+        if where is None:
+            return "isinstance(d, NP.ndarray)"
+        return f"DEVICE_OF(d) == {self._name(where, 'V')}"
+
+    @staticmethod
+    def _on_text(where):
+        return "" if where is None else f", on {where}"
+
+    def _module(self, xp):
+        """The name of an array module in the source: NP for NumPy, X<n> for a device's."""
+        return "NP" if xp is np else self._name(xp, "X")
+
     def _const(self, v):
         lit = _literal(v)
         return lit if lit is not None else self._name(v, "K")
@@ -307,7 +321,7 @@ class Program:
         ns.update(MISS=MISS, TW=Tensor._wrap, NP=np, FIT=_fit, SG=autograd._set_grad,
                   LEAF_LOCK=_LEAF_LOCK, TFIN=_thread_finishers, GRADS_SET=_grads_set,
                   GDONE=_grads_done, GE=_grad_enabled, CHANGED=_changed,
-                  ADD=np.add)
+                  ADD=np.add, DEVICE_OF=backend.device_of)
         guard = self._guards()
         body = self._body()
         lines = ["def run(args, kwargs):"]
@@ -339,14 +353,14 @@ class Program:
             k, leaf = next(leaves)
             kind = leaf[0]
             if kind == "tensor":
-                _, cls, shape, dtype, rg = leaf
+                _, cls, shape, dtype, rg, where = leaf
                 out.append((f"a{k} = {expr}", None))
                 D = self._name(dtype, "D")
                 check(f"type(a{k}) is {self._name(cls, 'T')} and (d := a{k}._data).shape == "
                       f"{shape!r} and (d.dtype is {D} or d.dtype == {D}) and "
-                      f"a{k}.requires_grad is {rg!r}",
+                      f"a{k}.requires_grad is {rg!r} and {self._on(where)}",
                       f"{label} is a {cls.__name__} of shape {shape}, dtype {dtype}, "
-                      f"requires_grad={rg}")
+                      f"requires_grad={rg}{self._on_text(where)}")
             elif kind == "array":
                 _, cls, shape, dtype = leaf
                 out.append((f"a{k} = {expr}", None))
@@ -397,9 +411,11 @@ class Program:
             S = self._name(t, "S")
             D = self._name(dtype, "D")
             label = t.name or f"a state tensor of shape {shape}"
+            where = C.placement(t._data)
             check(f"(d := {S}._data).shape == {shape!r} and (d.dtype is {D} or d.dtype == {D}) "
-                  f"and {S}.requires_grad is {rg!r}",
-                  f"{label} has shape {shape}, dtype {dtype}, requires_grad={rg}")
+                  f"and {S}.requires_grad is {rg!r} and {self._on(where)}",
+                  f"{label} has shape {shape}, dtype {dtype}, requires_grad={rg}"
+                  f"{self._on_text(where)}")
         for j, ins in enumerate(self.instrs):
             if isinstance(ins, C.Decide) and ins.hoisted:
                 args = [self._input_expr(a[1]) if a[0] == "slot" else self._expr(a)
@@ -495,14 +511,15 @@ class Program:
     def _emit_backward(self, bw, lines):
         for step in bw.steps:
             if isinstance(step, C.Seed):
+                X = self._module(step.xp)
                 if step.source is None:
                     D = self._name(step.dtype, "D")
-                    src = (f"NP.ones({step.shape!r}, dtype={D})" if step.shape else
-                           f"NP.array(1, dtype={D})")
+                    src = (f"{X}.ones({step.shape!r}, dtype={D})" if step.shape else
+                           f"{X}.array(1, dtype={D})")
                 elif step.source[0] == "slot":
                     src = f"{self.v(step.source[1])}.copy()"
                 else:
-                    src = f"NP.array({self._expr(step.source)})"
+                    src = f"{X}.array({self._expr(step.source)})"
                 lines.append(f"b{step.out} = {src}")
             elif isinstance(step, C.Rule):
                 R = self._name(step.rule, "R")
@@ -520,7 +537,8 @@ class Program:
             elif isinstance(step, C.Scatter):
                 if step.fresh:
                     D = self._name(step.dtype, "D")
-                    lines.append(f"b{step.out} = NP.zeros({step.shape!r}, dtype={D})")
+                    lines.append(f"b{step.out} = {self._module(step.xp)}.zeros({step.shape!r}, "
+                                 f"dtype={D})")
                     if step.prev is not None:
                         lines.append(f"b{step.out} += {self.v(step.prev)}")
                 g = f"{self.v(step.g)}.astype({self._name(step.dtype, 'D')})" if step.cast \

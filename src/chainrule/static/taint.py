@@ -246,8 +246,11 @@ def traced_by(array, session):
 
 
 def trace(array, session):
-    """A Traced view of `array` for `session` (the array itself when it already is one)."""
-    if type(array) is Traced and array._session is session:
+    """A Traced view of `array` for `session` (the array itself when it already is one).
+    NOTE: an array on a device (CuPy, check) is not traced (only NumPy arrays can be
+    subclassed so): the capture still matches it to its buffer by identity, but cannot catch
+    values computed from it outside chainrule's operations; `cr.compile(fn, check=...)` can."""
+    if (type(array) is Traced and array._session is session) or not isinstance(array, np.ndarray):
         return array
     view = array.view(Traced)
     view._session = session
