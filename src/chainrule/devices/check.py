@@ -5,7 +5,9 @@ A `CheckedArray` computes with NumPy underneath, but, as a CuPy array does, it
 - refuses implicit conversion to a host array (`np.asarray(a)`, `float` of a big array...),
 - refuses to be combined with a host NumPy array (an array made with `np.zeros` beside it),
 - answers reductions with 0-d arrays rather than NumPy scalars,
-- refuses NumPy-only keywords that CuPy's ufuncs and reductions lack (`initial=`, `where=`).
+- refuses NumPy-only keywords that CuPy's ufuncs and reductions lack (`initial=`, `where=`),
+  and ufunc methods beyond those CuPy is known to have (`add.reduce`, `add.at`; not
+  `maximum.reduce`: use `.max()`).
 NumPy's functions reach it through NumPy's dispatch protocols (`__array_ufunc__`,
 `__array_function__`), exactly as they reach CuPy; `xp` (the `chainrule.devices.check.xp`
 namespace) stands for the `cupy` module: `xp.zeros(...)` makes checked arrays.
@@ -42,6 +44,9 @@ class CheckedArray:
     # ----- NumPy's dispatch protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         _no_numpy_only(kwargs, f"{ufunc.__name__}.{method}")
+        if method != "__call__" and ufunc.__name__ not in _UFUNC_METHODS.get(method, ()):
+            raise TypeError(f"{ufunc.__name__}.{method}: CuPy's ufuncs may lack this method; "
+                            "use the array's own reduction (.max(), .sum()) instead")
         out = kwargs.get("out")
         result = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
         if out is not None:
@@ -154,6 +159,9 @@ CheckedArray.__abs__ = lambda self: np.absolute(self)
 CheckedArray.__invert__ = lambda self: np.invert(self)
 
 
+# The ufunc methods CuPy is known to implement, by method
+_UFUNC_METHODS = {"reduce": {"add", "multiply"}, "accumulate": {"add", "multiply"},
+                  "at": {"add", "subtract", "maximum", "minimum"}}
 # NumPy keywords CuPy's ufuncs and reductions lack (its copyto does take where=)
 _NUMPY_ONLY = ("initial", "where")
 _TAKES_WHERE = {"copyto", "putmask"}
