@@ -6,6 +6,7 @@ checkpoints with map_location, explain, the data loader and train.fit(device=).
 The check device computes with NumPy underneath, so everything here must give exactly the
 CPU's numbers: any difference is code that took another path on a device.
 """
+import contextlib
 import io
 
 import numpy as np
@@ -408,3 +409,73 @@ def test_fit_on_a_device_equals_fit_on_the_cpu(tmp_path):
     cpu_saved = cr.load(tmp_path / "cpu" / "last.safetensors")
     for k, v in cpu_saved["model"].items():
         np.testing.assert_array_equal(saved["model"][k].numpy(), v.numpy(), err_msg=k)
+
+
+# ---------------------------------------------------------------- GPU syncs
+# Each read of a device value on the host (bool of a 0-d array, .item(), float()) makes a GPU
+# wait until everything queued before it is done. A training step reads one value: whether
+# every class label is valid (fused loss or general path); an embedding adds its index check.
+
+@contextlib.contextmanager
+def _host_reads():
+    """Count the reads of check-device values on the host inside the block."""
+    from chainrule.devices.check import CheckedArray
+    reads = []
+
+    def counted(name, method):
+        def read(self, *args, **kwargs):
+            reads.append(name)
+            return method(self, *args, **kwargs)
+        return read
+
+    getattr_ = CheckedArray.__getattr__
+
+    def attribute(self, name):
+        if name in ("item", "tolist"):
+            reads.append(name)
+        return getattr_(self, name)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("__bool__", "__float__", "__int__", "__index__"):
+            mp.setattr(CheckedArray, name, counted(name, getattr(CheckedArray, name)))
+        mp.setattr(CheckedArray, "__getattr__", attribute)
+        yield reads
+
+
+class _TinyLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb, self.lstm = nn.Embedding(20, 8), nn.LSTM(8, 16, batch_first=True)
+        self.out = nn.Linear(16, 20)
+
+    def forward(self, x):
+        return self.out(self.lstm(self.emb(x))[0]).reshape(-1, 20)
+
+
+SYNC_CASES = {   # model, input shape (or vocabulary for ints), classes, reads per step
+    "mlp": (lambda: nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 10)),
+            (16, 12), 10, 1),
+    "cnn+bn+dropout": (lambda: nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Dropout(0.3), nn.Linear(36, 10)), (16, 1, 8, 8), 10, 1),
+    "layernorm+gelu": (lambda: nn.Sequential(nn.Linear(12, 16), nn.LayerNorm(16), nn.GELU(),
+                                             nn.Linear(16, 10)), (16, 12), 10, 1),
+    "embedding+lstm": (_TinyLM, 20, 20, 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SYNC_CASES))
+def test_a_training_step_reads_the_device_only_where_it_must(case):
+    make, shape, classes, budget = SYNC_CASES[case]
+    cr.manual_seed(0)
+    model = make().to("check")
+    opt = cr.optim.AdamW(model.parameters(), lr=1e-3)
+    x = (cr.randint(0, shape, (4, 6)) if isinstance(shape, int) else cr.randn(*shape))
+    y = cr.randint(0, classes, (24 if isinstance(shape, int) else shape[0],))
+    x, y = x.to("check"), y.to("check")
+    for _ in range(3):
+        with _host_reads() as reads:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+        assert len(reads) == budget, reads

@@ -98,10 +98,10 @@ def _finite_max(x, axis):
     """The max of array `x` along `axis` (kept): the constant shift that keeps exp from
     overflowing. A max of -inf (a row of -inf only) is replaced by 0; a +inf or nan max is
     kept, so its row's softmax and loss are nan, as in PyTorch."""
-    if type(x) is np.ndarray:
-        m = np.maximum.reduce(x, axis=axis, keepdims=True)   # np.max without its wrapper
-    else:   # (CuPy's ufuncs reduce only add and multiply)
+    if type(x) is not np.ndarray:   # a device: no test read back to the host (a GPU sync)
         m = x.max(axis=axis, keepdims=True)
+        return np.where(m == -np.inf, 0, m).astype(x.dtype, copy=False)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)   # np.max without its wrapper
     if not np.isfinite(m).all():
         m = np.where(m == -np.inf, 0, m).astype(x.dtype, copy=False)
     return m
@@ -328,10 +328,12 @@ def _pool_first_order_kernel(g, y, x, kernel):
     upsampled maxima, and where a window holds its maximum more than once (all-zero windows
     after a ReLU) a pass over the k² positions keeps only the first; ~3x faster than building
     the index (bench/NOTES.md). Windows that do not tile the image, and NaNs, take the index
-    path."""
+    path, and so does a device, where the tests for ties and NaNs would each wait for the GPU
+    to read a value back."""
     k = kernel
     h, w = x.shape[2], x.shape[3]
-    if (h, w) != (y.shape[2] * k, y.shape[3] * k) or np.isnan(y).any():
+    if (type(x) is not np.ndarray or (h, w) != (y.shape[2] * k, y.shape[3] * k)
+            or np.isnan(y).any()):
         return _scatter_forward(g, _pool_index(x, k), x.shape)
     hits = x == _upsample(y, k)
     if np.count_nonzero(hits) != y.size:      # ties: keep the first hit of each window
