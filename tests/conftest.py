@@ -15,10 +15,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(autouse=True)
 def _fixed_seed():
-    """Every test starts from the same random state and the default dtype."""
+    """Every test starts from the same random state, the default dtype and the CPU."""
     import chainrule as cr
     cr.manual_seed(0)
     np.random.seed(0)
     cr.set_default_dtype(cr.float32)
+    cr.set_default_device(None)
     yield
     cr.set_default_dtype(cr.float32)
+    cr.set_default_device(None)

@@ -139,6 +139,12 @@ ENTRIES = [
     ("tensor", "x.cpu()", lambda lib: _t(lib).cpu()),
     ("tensor", "x.contiguous()", lambda lib: _t(lib).contiguous()),
     ("tensor", "x.device", lambda lib: _t(lib).device),
+    ("tensor", "x.is_cpu, x.get_device()", lambda lib: (_t(lib).is_cpu, _t(lib).get_device())),
+    ("tensor", "x.pin_memory()", lambda lib: _t(lib).pin_memory()),
+    ("tensor", "torch.get_default_device()", lambda lib: lib.get_default_device()),
+    ("tensor", "with torch.device('cpu'): torch.zeros(2)", lambda lib: _made_in(lib, "cpu")),
+    ("tensor", "torch.is_tensor(x), torch.is_tensor([1.0])",
+     lambda lib: (lib.is_tensor(_t(lib)), lib.is_tensor([1.0]))),
     ("tensor", "torch.device('cpu')", lambda lib: lib.device("cpu")),
     ("tensor", "x.to('cpu') is x", lambda lib: (lambda x: x.to("cpu") is x)(_t(lib))),
     ("tensor", "x.to(torch.float64)", lambda lib: _t(lib).to(lib.float64)),
@@ -311,7 +317,14 @@ ENTRIES = [
         lambda buf: (lib.save({"w": _t(lib)}, buf), buf.seek(0),
                      lib.load(buf, map_location="cpu", weights_only=True)["w"])[-1])(io.BytesIO())),
     ("io", "torch.cuda.is_available()", lambda lib: lib.cuda.is_available()),
+    ("io", "torch.backends.cudnn.benchmark = True",
+     lambda lib: setattr(lib.backends.cudnn, "benchmark", True)),
 ]
+
+
+def _made_in(lib, name):
+    with lib.device(name):
+        return lib.zeros(2)
 
 
 def _no_grad_set(lib, x):
@@ -332,6 +345,9 @@ def _plateau(lib):
 
 # Entries where chainrule deliberately answers differently, and why (the table says so).
 DELIBERATE = {
+    "x.pin_memory()": "returns the tensor itself on any machine (PyTorch raises where no GPU "
+    "is present): CuPy stages its own host-to-GPU copies, so pinning has nothing to do, and a "
+    "loader's pin_memory=True is accepted the same way",
     "torch.randn(2, 3, generator=g)": "random numbers come from NumPy's PCG64, not PyTorch's "
     "Mersenne Twister: the same seed gives a different (equally reproducible) stream; shape "
     "and dtype match",

@@ -9,6 +9,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (Generator, bool_, default_generator, device, float16, float32, float64,
                       get_default_dtype, get_rng_state, int8, int16, int32, int64, manual_seed,
                       num_threads, set_default_dtype, set_num_threads, set_rng_state, uint8)
+from .backend import get_default_device, set_default_device
 from .check import gradcheck, gradgradcheck
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
@@ -18,8 +19,9 @@ from .ops import (abs, clip, cos, exp, expand, flatten, log, matmul, maximum, mi
 from .ops.keywords import (all, amax, amin, any, argmax, argmin, cat, concatenate, log_softmax,
                            logsumexp, max, mean, min, norm, softmax, split, squeeze, stack, std,
                            sum, unsqueeze, var)
-from .ops.compat import (allclose, eq, equal, gather, ge, gt, histc, histogram, isfinite, isinf,
-                         isnan, le, log10, log2, lt, masked_fill, narrow, ne, sort, topk)
+from .ops.compat import (allclose, eq, equal, gather, ge, gt, histc, histogram, is_tensor,
+                         isfinite, isinf, isnan, le, log10, log2, lt, masked_fill, narrow, ne,
+                         sort, topk)
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad
 
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ _LAZY = {
     "detect_anomaly": ("chainrule.anomaly", "detect_anomaly"),
     "utils": ("chainrule.utils", None),             # chainrule.utils.data: torch.utils.data
     "cuda": ("chainrule.cuda", None),               # torch.cuda's queries; CuPy loads lazily
+    "backends": ("chainrule.backends", None),       # torch.backends' switches (cudnn, ...)
     "save": ("chainrule.io", "save"),
     "load": ("chainrule.io", "load"),
 }

@@ -7,6 +7,8 @@ Policy (PyTorch's): Python floats become the default dtype (float32 unless chang
 `set_default_dtype`), Python ints become int64, bools stay bool, and a NumPy array keeps its
 dtype. A Python scalar mixed with a tensor takes the tensor's dtype, so float32 stays float32.
 """
+import contextvars
+
 import numpy as np
 
 float16 = np.dtype(np.float16)
@@ -422,10 +424,16 @@ class device:
     `"cuda:1"` (CuPy, from the optional extra `chainrule[cuda]`), or `"check"` (NumPy arrays
     that refuse host-only calls as a GPU library does: for testing that code runs on a GPU).
     Making a device object never loads its library; using it (a tensor on it) does.
+    As a context manager (`with cr.device("check"):`) it is the default device inside the
+    block (see `set_default_device`), as PyTorch's `with torch.device(...)`.
 
     >>> import chainrule as cr
     >>> cr.device("cpu"), str(cr.tensor(1.0).device), str(cr.device("cuda", 1))
     (device(type='cpu'), 'cpu', 'cuda:1')
+    >>> with cr.device("check"):
+    ...     x = cr.ones(2)
+    >>> str(x.device), str(cr.ones(2).device)
+    ('check:0', 'cpu')
     """
 
     __slots__ = ("type", "index")
@@ -463,8 +471,88 @@ class device:
     def __reduce__(self):
         return (device, (self.type, self.index))
 
+    def __enter__(self):
+        """`with cr.device("check"):` makes this the default device inside the block (see
+        `set_default_device`); leaving it, by an exception too, restores the one before."""
+        new = _validated_default(self)
+        _device_stack.set(_device_stack.get() + (_default_device.get(),))
+        _set_default(new)
+        return self
+
+    def __exit__(self, *exc):
+        stack = _device_stack.get()
+        _default_device.set(stack[-1])
+        _device_stack.set(stack[:-1])
+        return False
+
 
 _CPU = device("cpu")
+
+# ----- the default device (PyTorch 2's `torch.set_default_device`, `with torch.device(...)`):
+# where creation functions (cr.zeros, cr.tensor, cr.randn, ...) and layers (nn.Linear, ...)
+# put what they make when given no device=.
+# NOTE: per thread, as grad mode (grad_mode.py) and as PyTorch's, whose default device is a
+# thread-local: a ContextVar, so a new thread starts on the CPU and, beyond PyTorch, each
+# asyncio task has its own. The CPU is stored as None, so that a creation function's whole
+# extra cost on the CPU is one ContextVar read (one C call) and an `is None` test.
+# `with dev:` keeps the devices to restore in a second ContextVar, as an immutable tuple (a
+# stack): nested and re-entered blocks, and one device object used by two threads, unwind
+# correctly.
+_default_device = contextvars.ContextVar("chainrule_default_device", default=None)
+_device_stack = contextvars.ContextVar("chainrule_default_device_stack", default=())
+default_device = _default_device.get     # the hot path: None for the CPU, else a cr.device
+_set_default = _default_device.set
+
+
+def _validated_default(value):
+    """`value` as what the default-device variable stores: None for the CPU, else a cr.device.
+    The name is checked now (an unknown device type raises here); the device's library is
+    loaded when a tensor is first made there, as in PyTorch (so "cuda" without CuPy raises
+    DeviceError, with the install line, at the first cr.zeros(...), not here)."""
+    dev = as_device(value, "set_default_device")
+    if dev.type == "cpu":
+        check_device(dev, "set_default_device")   # "cpu:1" is refused
+        return None
+    return dev
+
+
+def set_default_device(device):
+    """Make `device` ("cpu", "cuda", "cuda:1", "check", a cr.device; None for the CPU) the
+    device that creation functions (`cr.zeros`, `cr.tensor`, `cr.randn`, ...) and layers
+    (`nn.Linear`, ...) use when given no `device=`, in this thread, as PyTorch 2's
+    `torch.set_default_device`. `with cr.device("check"):` does it for one block.
+    `*_like` functions still follow their tensor, and `from_numpy` stays on the host.
+
+    >>> import chainrule as cr
+    >>> from chainrule.backend import set_default_device, get_default_device
+    >>> set_default_device("check")
+    >>> str(cr.zeros(2).device), get_default_device()
+    ('check:0', device(type='check'))
+    >>> set_default_device(None)
+    >>> str(cr.zeros(2).device)
+    'cpu'
+    """
+    _set_default(_validated_default(device))
+
+
+def get_default_device():
+    """The device creation functions use when given no `device=` (a cr.device; the CPU unless
+    changed with `set_default_device` or inside `with cr.device(...)`).
+
+    NOTE: it is the device as it was named: `device(type='cuda')` after
+    `set_default_device("cuda")`, where PyTorch answers with the current index (cuda:0).
+
+    >>> import chainrule as cr
+    >>> from chainrule.backend import get_default_device
+    >>> get_default_device()
+    device(type='cpu')
+    >>> with cr.device("check"):
+    ...     inside = get_default_device()
+    >>> inside, get_default_device()
+    (device(type='check'), device(type='cpu'))
+    """
+    dev = _default_device.get()
+    return _CPU if dev is None else dev
 
 
 def as_device(value, op):

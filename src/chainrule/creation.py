@@ -37,10 +37,22 @@ def _dtype(dtype):
 # NOTE: random draws are made on the host by chainrule's NumPy generator and then copied to
 # the device, so a seed gives the same numbers on every device; deterministic arrays (zeros,
 # arange, eye...) are made by the device's own module.
+# NOTE: device=None means the default device (`set_default_device`, `with cr.device(...)`),
+# as in PyTorch 2, for every function here but the `*_like` ones (they follow their tensor),
+# `multinomial` (its input's device) and `from_numpy` (shares host memory). `normal` with a
+# tensor mean or std follows that tensor; with numbers it uses the default device (PyTorch
+# leaves torch.normal out of its default-device list, so it would make those on the CPU).
+# The default is read with one ContextVar call; it is None while it is the CPU.
+_default = backend.default_device
+
+
 def _device(device, op):
     """The device to create on (a cr.device whose library is loaded), or None for the CPU."""
     if device is None:
-        return None
+        device = _default()
+        if device is None:
+            return None
+        op = f"{op} (on the default device, set_default_device)"
     dev = backend.check_device(device, op)
     return None if dev.type == "cpu" else dev
 
@@ -76,6 +88,8 @@ def tensor(data, dtype=None, requires_grad=False, name=None, device=None):
     if isinstance(data, Tensor):
         data = data._data
     if type(data) is not np.ndarray and backend.is_array(data):   # a device array: a copy there
+        if device is None:   # the default device, unless that is the CPU (as in PyTorch)
+            device = _default()
         dev = backend.device_of(data) if device is None else backend.check_device(device,
                                                                                   "tensor")
         dtype = data.dtype if dtype is None else backend.as_dtype(dtype, "tensor")
@@ -121,7 +135,11 @@ def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     >>> cr.full((2, 2), 7.0).tolist()
     [[7.0, 7.0], [7.0, 7.0]]
     """
-    dev = _device(device, "full")
+    return _full(size, fill_value, dtype, requires_grad, _device(device, "full"))
+
+
+def _full(size, fill_value, dtype, requires_grad, dev):
+    """`full` on the device `dev` already chosen (None: the CPU)."""
     if isinstance(fill_value, Tensor):
         fill_value = fill_value._data
     size, fill_value = _shape((size,), "full"), backend.to_array(fill_value)
@@ -306,9 +324,8 @@ def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
     >>> cr.full_like(cr.zeros(2), 7).tolist()
     [7.0, 7.0]
     """
-    dev = _like_device(t, device, "full_like")
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad,
-                device=dev)
+    dev = _like_device(t, device, "full_like")   # t's device; never the default one
+    return _full(t.shape, fill_value, dtype or t.dtype, requires_grad, dev)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None):
@@ -367,7 +384,9 @@ def _normal_device(mean, std, device):
     found = [backend.device_of(t._data) for t in (mean, std) if isinstance(t, Tensor)]
     if len(set(found)) > 1:
         raise backend.mixed_device_error("normal", found)
-    return None if not found or found[0].type == "cpu" else found[0]
+    if not found:
+        return _device(None, "normal")   # numbers: the default device
+    return None if found[0].type == "cpu" else found[0]
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -425,13 +444,16 @@ def from_numpy(array):
 def as_tensor(data, dtype=None, device=None):
     """`data` as a tensor, sharing memory where it can (a Tensor of that dtype and device is
     returned as is, a NumPy array of that dtype is wrapped, not copied); lists and numbers are
-    copied. `device` moves it (a copy, as `.to(device)`).
+    copied. `device` moves it (a copy, as `.to(device)`); without it, a non-CPU default device
+    (`set_default_device`) does the same, as in PyTorch.
 
     >>> import chainrule as cr, numpy as np
     >>> a = np.ones(2, dtype=np.float32)
     >>> cr.as_tensor(a).numpy() is a
     True
     """
+    if device is None:
+        device = _default()   # None: the CPU, where nothing moves
     dev = None if device is None else backend.check_device(device, "as_tensor")
     if isinstance(data, Tensor):
         out = data if dtype is None or data.dtype == _dtype(dtype) else data.to(_dtype(dtype))

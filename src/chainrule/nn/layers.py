@@ -25,9 +25,14 @@ def empty_parameter(shape, dtype=None):
 
 def place(module, device):
     """PyTorch's `device=` layer argument: the parameters are made and initialised on the host
-    (the same numbers as on the CPU), then the layer moves there."""
-    if device is not None:
-        module.to(device)
+    (the same numbers as on the CPU), then the layer moves there. Without it, the layer goes
+    to the default device (`set_default_device`, `with cr.device(...)`), as in PyTorch 2;
+    while that is the CPU (None) nothing moves."""
+    if device is None:
+        device = backend.default_device()
+        if device is None:
+            return
+    module.to(device)
 
 
 def check_features(module, x, expected, axis, what, layout=""):

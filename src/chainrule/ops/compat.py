@@ -20,6 +20,16 @@ ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
 Histogram = collections.namedtuple("Histogram", ["hist", "bin_edges"])
 
 
+def is_tensor(obj):
+    """Whether `obj` is a chainrule Tensor (PyTorch's `torch.is_tensor`).
+
+    >>> import chainrule as cr
+    >>> cr.is_tensor(cr.ones(2)), cr.is_tensor([1.0])
+    (True, False)
+    """
+    return isinstance(obj, Tensor)
+
+
 # ----- tests on values (bool tensors outside the graph) -----
 def isnan(x):
     """True where `x` is NaN.

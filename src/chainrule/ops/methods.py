@@ -175,6 +175,26 @@ def is_cuda(self):
     return backend.device_of(self._data).type == "cuda"
 
 
+def is_cpu(self):
+    return builtins.type(self._data) is np.ndarray
+
+
+def get_device(self):
+    """The index of the device the tensor is on; -1 for the CPU (PyTorch's)."""
+    index = backend.device_of(self._data).index
+    return -1 if index is None else index
+
+
+def pin_memory(self, device=None):
+    """The tensor itself: NumPy's host memory is what copies to a GPU start from (CuPy pins
+    its own staging buffers), so pinning changes nothing here."""
+    return self
+
+
+def is_pinned(self, device=None):
+    return False
+
+
 def __array__(self, dtype=None, copy=None):
     """The values as a NumPy array (shared, not copied), so np.asarray(t) and plt.imshow(t)
     work."""
@@ -784,7 +804,8 @@ METHODS = {
     "clone": clone,
     # devices and layout (memory layout is the array module's business)
     "cpu": cpu, "cuda": cuda, "contiguous": contiguous,
-    "device": property(device), "is_cuda": property(is_cuda),
+    "device": property(device), "is_cuda": property(is_cuda), "is_cpu": property(is_cpu),
+    "get_device": get_device, "pin_memory": pin_memory, "is_pinned": is_pinned,
     "dim": dim, "nelement": nelement,
     "__array__": __array__,
     "new_zeros": new_zeros, "new_ones": new_ones, "new_empty": new_empty,
