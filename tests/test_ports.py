@@ -170,3 +170,36 @@ def test_word_level_lstm_language_model_agrees_with_pytorch():
     dropped = mine["main"](init, log=lambda line: None)
     assert dropped["val_losses"][-1] < dropped["val_losses"][0]
     print(f"word_lstm_lm: chainrule {c_time:.2f} s, PyTorch {t_time:.2f} s")
+
+
+@pytest.fixture
+def cuda_on_the_check_device(monkeypatch):
+    """"cuda" served by the check device's arrays (NumPy underneath, refusing what CuPy
+    refuses), and cuda.is_available() True: a program's CUDA branch runs on this CPU."""
+    import chainrule as cr
+    from chainrule import backend
+    from chainrule.devices import check
+    kind = check.load()
+    kind.name = "cuda"
+    monkeypatch.setitem(backend._KINDS, "cuda", kind)
+    monkeypatch.setitem(backend._BY_TYPE, check.CheckedArray, kind)
+    monkeypatch.setattr(backend, "ARRAY_TYPES", tuple(backend._BY_TYPE))
+    monkeypatch.setattr(cr.cuda, "is_available", lambda: True)
+
+
+def test_mnist_script_takes_its_cuda_branch_to_the_cpus_numbers(digits, cuda_on_the_check_device,
+                                                                capsys):
+    """The script's `device = torch.device("cuda" if use_cuda else "cpu")`, `.to(device)` of
+    the model and every batch, dropout and shuffling, run on a (simulated) GPU: the same losses
+    and weights as its CPU run, bit for bit."""
+    mine = load("mnist_mlp", "chainrule")
+    runs = {}
+    for flags in ([], ["--no-cuda"]):
+        args = mine["parse_args"](["--epochs", "1", "--log-interval", "1000"] + flags)
+        runs[bool(flags)] = mine["main"](args, *digits)
+    (gpu_model, gpu_log), (cpu_model, cpu_log) = runs[False], runs[True]
+    assert all(str(p.device) == "cuda:0" for p in gpu_model.parameters())
+    assert all(p.device.type == "cpu" for p in cpu_model.parameters())
+    assert gpu_log == cpu_log and gpu_log["accuracy"][-1] > 0.6
+    for (name, a), b in zip(gpu_model.state_dict().items(), cpu_model.state_dict().values()):
+        np.testing.assert_array_equal(a.cpu().numpy(), b.numpy(), err_msg=name)
