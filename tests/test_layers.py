@@ -30,12 +30,12 @@ PACKAGE = "chainrule"
 # nowhere are not ranked.
 LAYERS = [
     ["errors"],
-    ["backend", "devices"],
+    ["backend", "devices", "backends", "cuda"],
     ["tensor"],
     ["grad_mode"],
     ["autograd", "graph_gc"],
     ["ops"],
-    ["nn", "optim", "transforms", "anomaly", "creation", "check", "io", "data"],
+    ["nn", "optim", "transforms", "anomaly", "creation", "check", "io", "data", "amp"],
     ["explain"],
     ["train", "cli", "train_cli", "bench_cli"],
 ]

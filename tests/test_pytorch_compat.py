@@ -317,9 +317,34 @@ ENTRIES = [
         lambda buf: (lib.save({"w": _t(lib)}, buf), buf.seek(0),
                      lib.load(buf, map_location="cpu", weights_only=True)["w"])[-1])(io.BytesIO())),
     ("io", "torch.cuda.is_available()", lambda lib: lib.cuda.is_available()),
+    ("optim", "torch.amp.GradScaler('cpu'): scale, step (inf skipped), update",
+     lambda lib: _scaled_steps(lib)),
+    ("nn", "with torch.autocast('cpu', dtype=torch.float16): F.softmax(x + 1, -1)",
+     lambda lib: _autocast(lib, lambda L: L.nn.functional.softmax(_t(L) + 1, -1), "cpu",
+                           dtype=lib.float16)),
     ("io", "torch.backends.cudnn.benchmark = True",
      lambda lib: setattr(lib.backends.cudnn, "benchmark", True)),
 ]
+
+
+def _scaled_steps(lib):
+    """Three GradScaler steps, the middle one with an inf gradient: the scales and weights."""
+    w = lib.tensor([0.5, -1.0], requires_grad=True)
+    opt = lib.optim.SGD([w], lr=0.1)
+    scaler = lib.amp.GradScaler("cpu", init_scale=8.0, growth_interval=1)
+    scales = []
+    for factor in (1.0, float("inf"), 1.0):
+        opt.zero_grad()
+        scaler.scale((w * w).sum() * factor).backward()
+        scaler.step(opt)
+        scaler.update()
+        scales.append(scaler.get_scale())
+    return scales, w.detach()
+
+
+def _autocast(lib, fn, *args, **kwargs):
+    with lib.autocast(*args, **kwargs):
+        return fn(lib)
 
 
 def _made_in(lib, name):

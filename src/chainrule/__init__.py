@@ -43,6 +43,9 @@ _LAZY = {
     "utils": ("chainrule.utils", None),             # chainrule.utils.data: torch.utils.data
     "cuda": ("chainrule.cuda", None),               # torch.cuda's queries; CuPy loads lazily
     "backends": ("chainrule.backends", None),       # torch.backends' switches (cudnn, ...)
+    "amp": ("chainrule.amp", None),                 # autocast (precision kept), GradScaler
+    "autocast": ("chainrule.amp", "autocast"),
+    "is_autocast_enabled": ("chainrule.amp", "is_autocast_enabled"),
     "save": ("chainrule.io", "save"),
     "load": ("chainrule.io", "load"),
 }

@@ -9,8 +9,42 @@ usual `device = "cuda" if torch.cuda.is_available() else "cpu"` picks the CPU.
 >>> cr.cuda.device_count() >= (device == "cuda")
 True
 """
+import importlib
+import sys
+import types
+
 from . import backend
 from .errors import DeviceError
+
+
+class _LazyAmp(types.ModuleType):
+    """`cr.cuda.amp`, PyTorch's older `torch.cuda.amp` spelling: `autocast`, `GradScaler`,
+    `custom_fwd` and `custom_bwd` with "cuda" built in (chainrule.amp), loaded on first use so
+    that this module stays light. Registered as the module `chainrule.cuda.amp`, so
+    `from chainrule.cuda.amp import GradScaler, autocast` works as well.
+
+    >>> import chainrule as cr
+    >>> from chainrule.cuda.amp import autocast
+    >>> autocast is cr.cuda.amp.autocast
+    True
+    """
+
+    __all__ = ["autocast", "GradScaler", "custom_fwd", "custom_bwd"]
+
+    def __getattr__(self, name):
+        if name not in self.__all__:     # dunders the import system asks for load nothing
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        value = importlib.import_module("chainrule.amp").CUDA_AMP[name]
+        setattr(self, name, value)
+        return value
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.__all__))
+
+
+amp = _LazyAmp(__name__ + ".amp", "torch.cuda.amp for chainrule: autocast, GradScaler "
+               "(chainrule.amp) with 'cuda' built in.")
+sys.modules[amp.__name__] = amp
 
 
 def _kind(op):

@@ -173,3 +173,17 @@ class DeviceError(ChainruleError, ValueError, RuntimeError):
     >>> issubclass(cr.errors.DeviceError, RuntimeError)
     True
     """
+
+
+class AmpError(ChainruleError, ValueError, RuntimeError):
+    """Mixed precision used wrongly (chainrule.amp): a GradScaler call out of order
+    (`unscale_` twice before `update`, `step` twice, a scaler used before `scale(loss)`), or a
+    bad argument to `autocast` or `GradScaler`. A RuntimeError (what PyTorch raises for the
+    calls out of order) and a ValueError (what it raises for the bad arguments).
+
+    >>> import chainrule as cr
+    >>> cr.amp.GradScaler("cpu").update()
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.AmpError: GradScaler.update: the scaler has no scale yet: ...
+    """
