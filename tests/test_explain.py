@@ -460,3 +460,28 @@ def test_bad_arguments_and_vector_outputs():
     rep = cr.explain(w * w, gradient=cr.tensor([1.0, 0.5]))
     np.testing.assert_allclose(w.grad._data, [2.0, 2.0])
     assert "shape (2,)" in str(rep)
+
+
+def test_values_overwritten_in_place_show_as_they_were_computed():
+    """`h += 1` writes into the memory of x·w's output: the forward pass still shows x·w as it
+    ran, and the updated h, a different value, is named h2."""
+    x = cr.tensor(2.0, requires_grad=True, name="x")
+    w = cr.tensor(3.0, requires_grad=True, name="w")
+    h = x * w
+    h.name = "h"
+    h += 1
+    text = str(cr.explain(h * h))
+    assert "h = x · w = 2 × 3 = 6" in text and "h2 = h + 1 = 6 + 1 = 7" in text
+    assert "∂L/∂x = ∂L/∂h2 · ∂h2/∂h · ∂h/∂x = 14 × 1 × 3 = 42" in text
+
+
+def test_a_slice_written_in_place_keeps_the_earlier_values_in_the_record():
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True, name="x")
+    h = x * 2.0
+    h[0] = 10.0
+    h[1:] += x[1:]                  # through a view: its region is read, then written
+    forward = [line["text"] for line in cr.explain((h * h).sum()).to_dict()["forward"]]
+    assert forward[1] == "h1 = x · 2 = [1, 2, 3] × 2 = [2, 4, 6]"
+    assert forward[2].startswith("h2 = h1 with 10 at [index] = [2, 4, 6] with 10")
+    assert forward[3] == "h3 = h2[index] = [10, 4, 6][index] = [4, 6]"
+    assert forward[5] == "h5 = h3 + h4 = [4, 6] + [2, 3] = [6, 9]"

@@ -252,6 +252,7 @@ def test_latex_standalone_compiles_with_pdflatex(tmp_path):
                  "log_softmax_nll"):
         with np.errstate(all="ignore"):
             docs[name] = cases.CASES[name]().rep.latex(standalone=True)
+    docs["in-place"] = _updated_in_place().latex(standalone=True)
     for name, doc in docs.items():
         assert doc.isascii(), name
         (tmp_path / f"{name}.tex").write_text(doc)
@@ -260,6 +261,18 @@ def test_latex_standalone_compiles_with_pdflatex(tmp_path):
         log = res.stdout.decode(errors="replace")
         assert res.returncode == 0, f"{name}: pdflatex failed:\n{log[-3000:]}"
         assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+
+
+def _updated_in_place():
+    """In-place updates, whose formulas name operands inside their prose ("old with values at
+    [index]"): LaTeX must switch back to math for each operand."""
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True, name="x")
+    h = x * 2.0
+    h[0] = 10.0
+    h[1:] += x[1:]
+    g = h.clone()
+    g.copy_(h * 3.0)
+    return cr.explain((g * h).sum())
 
 
 # ---- without graphviz ----

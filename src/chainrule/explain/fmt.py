@@ -162,8 +162,23 @@ def fill(template, names, prim=None, forward=False, juxtapose=False):
                 text = "·" + text
             if after and ((after.isascii() and after.isalnum()) or after == "("):
                 text = text + "·"
+        if _inside_text(template, m.start()):   # LaTeX prose naming an operand: math again
+            text = "}" + text + r"\text{"
         return text
-    return _var_regex(names).sub(sub, template) if names else template
+    if not names:
+        return template
+    return _var_regex(names).sub(sub, template).replace(r"\text{}", "")
+
+
+def _inside_text(template, pos):
+    """Whether `pos` of a LaTeX template lies inside a \\text{...} group."""
+    start = template.rfind(r"\text{", 0, pos)
+    if start < 0:
+        return False
+    depth = 0
+    for ch in template[start + 5:pos]:
+        depth += (ch == "{") - (ch == "}")
+    return depth > 0
 
 
 def forward_template(prim, ndim=None):

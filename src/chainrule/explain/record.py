@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import autograd, backend
 from ..errors import GraphError
+from ..ops.inplace import value_at_forward
 
 
 def _host(a, copy=True):
@@ -64,7 +65,8 @@ class Value:
         self.node = node
         self.name = tensor.name if tensor is not None else None
         self.user_named = self.name is not None
-        self.value = _host(tensor._data if tensor is not None else node.out)
+        # a node's output as it computed it (an in-place update may have overwritten it since)
+        self.value = _host(value_at_forward(node) if node is not None else tensor._data)
         self.grad = None        # ∂L/∂value, as observed (None: the gradient does not reach it)
         self.index = index
         self.step = None        # the Step that produced it (None for leaves)
@@ -166,9 +168,12 @@ def build(root, traces=None):
             rec.values.append(v)
         return v
 
+    named = set()
     for node in order:
         ins = [rec.by_node[t._node].out if t._node is not None else leaf(t) for t in node.inputs]
         out = Value(outputs[node], node, len(rec.values))
+        if out.user_named:    # `h += 1` leaves two values named h: the later one is h2
+            out.name = _unused(out.name, named)
         if traces and out.trace is None:
             out.trace = traces.get(id(outputs[node]))
         step = Step(node, ins, out)
@@ -178,6 +183,14 @@ def build(root, traces=None):
         rec.by_node[node] = step
     rec.root = rec.by_node[root._node].out
     return rec
+
+
+def _unused(name, named):
+    k, free = 2, name
+    while free in named:
+        free, k = f"{name}{k}", k + 1
+    named.add(free)
+    return free
 
 
 def shown(t):

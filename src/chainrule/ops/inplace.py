@@ -10,14 +10,18 @@ values), and the engine hands nodes recorded before the update that snapshot
 slice, a reshape, a transpose of x) is recorded on its base, as PyTorch's CopySlices: the base
 becomes "the old base with the view's region replaced", and the view is re-derived from it.
 
-No copy is made where the new node does not read the old values (as in PyTorch: a buffer
-filled row by row keeps one array), so `explain` of such a graph shows an overwritten value as
-it is now, while its gradients are those of the value it was.
+No copy is made for the graph where the new node does not read the old values (as in PyTorch:
+a buffer filled row by row keeps one array). For `explain`, the values a node computed are
+kept when an update overwrites them (`value_at_forward`), so its forward pass shows them as
+they were; only for tensors of up to FORWARD_COPY_MAX entries (learners' graphs), so that a
+large buffer filled row by row is not copied at every row: a larger one shows as it is now.
 
 What PyTorch refuses is refused in its words: an in-place update of a leaf that requires grad,
 or of a view of one, outside no_grad. A node that read the values an update overwrote raises
 at backward (the version counters); one that did not (add, a slice) differentiates as before.
 """
+import weakref
+
 from .. import autograd, backend
 from ..errors import GraphError
 from ..tensor import Tensor
@@ -25,6 +29,22 @@ from .registry import apply
 from .function import Function
 
 np = backend.np
+
+FORWARD_COPY_MAX = 4096
+# node -> the output it computed, copied before an in-place update overwrote it (its output
+# array is the updated tensor's memory); dropped with the node.
+_OVERWRITTEN = weakref.WeakKeyDictionary()
+
+
+def value_at_forward(node):
+    """The output `node` computed, even where an in-place update has overwritten its memory
+    since (for outputs of up to FORWARD_COPY_MAX entries; a larger one as it is now)."""
+    return _OVERWRITTEN.get(node, node.out)
+
+
+def _keep_forward_value(node, array):
+    if node is not None and array.size <= FORWARD_COPY_MAX and node not in _OVERWRITTEN:
+        _OVERWRITTEN[node] = array.copy()
 
 
 def record(t, recorded, other, op, needs_old=False):
@@ -74,6 +94,7 @@ def _fitted(new, t):
 
 
 def _write(t, new):
+    _keep_forward_value(t._node, t._data)
     try:
         np.copyto(t._data, new._data, casting="unsafe")
     except ValueError as exc:
@@ -106,6 +127,8 @@ def _record_on_view(t, base, chain, recorded, other, op, needs_old):
     old_view = _view_of(base_old, chain)
     if needs_old:
         old_view = old_view.clone()
+    else:   # the view looks into the memory about to be written
+        _keep_forward_value(old_view._node, old_view._data)
     new_view = _fitted(recorded(old_view, other), t)
     new_base = CopySlices.apply(base_old, new_view, chain)
     _write(base, new_base)
