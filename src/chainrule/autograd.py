@@ -287,7 +287,7 @@ def _seed(t, i, g, create_graph):
         g = g._data
     if not backend.is_array(g):
         g = backend.to_array(g)
-    g = backend.to_device(g, backend.device_of(t._data))
+    g = backend.beside(g, t._data)
     return Tensor._wrap(backend.xp_of(g).array(g, dtype=t.dtype))   # always a copy
 
 

@@ -375,10 +375,16 @@ def module_for(dev):
     return np if dev.type == "cpu" else kind(dev.type).xp
 
 
+def already_on(here, dev):
+    """Whether data on device `here` is on `dev` already (`dev` without an index: any device
+    of its type, as "cuda" names the current GPU)."""
+    return here == dev or (dev.type == here.type and dev.index is None)
+
+
 def to_device(array, dev):
     """`array` on device `dev` (itself when it is already there)."""
     here = device_of(array)
-    if here == dev or (dev.type == here.type and dev.index is None):
+    if already_on(here, dev):
         return array
     host = kind_of(array).to_host(array) if here.type != "cpu" else array
     return host if dev.type == "cpu" else kind(dev.type).to_device(host, dev.index)
@@ -394,10 +400,18 @@ def memory_root(array):
     return kind_of(array).root(array)
 
 
+def beside(array, like):
+    """`array` on the device of the array `like`: itself when it is there already (or is not
+    an array: a slice, a number), else a copy. For host data meeting device data: an index,
+    a mask, labels, a random draw, a loaded value."""
+    if (type(array) is np.ndarray and type(like) is np.ndarray) or not is_array(array):
+        return array
+    return to_device(array, device_of(like))
+
+
 def scalar_on(value, like):
     """A 0-d array holding the host scalar (or 0-d host array) `value`, on `like`'s device."""
-    return value if type(like) is np.ndarray else kind_of(like).to_device(
-        np.asarray(value), device_of(like).index)
+    return value if type(like) is np.ndarray else beside(np.asarray(value), like)
 
 
 def mixed_devices(arrays):

@@ -5,7 +5,6 @@ asks `autograd.grad` for the answer. When an argument already requires grad (the
 is nested inside another, e.g. `hessian = jacobian(grad(f))`), the inner backward pass is
 itself recorded (create_graph) so the outer transform can differentiate it.
 """
-import numpy as np
 
 from . import autograd, backend
 from .autograd import enable_grad
@@ -41,13 +40,6 @@ def _argnums(argnums):
 def _zeros(shape, like):
     """Zeros of `shape` in the dtype and on the device of the tensor `like`."""
     return Tensor._wrap(backend.xp_of(like._data).zeros(shape, like.dtype))
-
-
-def _on_device_of(array, like):
-    """A host array (a tangent, a vector the user passed) on the device of the tensor `like`."""
-    if type(like._data) is np.ndarray:
-        return array
-    return backend.to_device(array, backend.device_of(like._data))
 
 
 def _grads_or_zeros(out, inputs, create_graph, grad_outputs=None, retain_graph=None):
@@ -153,7 +145,7 @@ def hvp(f, x, v):
     """
     (x,), nested = _prepare((x,), (0,))
     if not isinstance(v, Tensor):
-        v = Tensor._wrap(_on_device_of(backend.to_array(v, x.dtype), x))
+        v = Tensor._wrap(backend.beside(backend.to_array(v, x.dtype), x._data))
     with enable_grad():
         out = f(x)
         (g,) = _grads_or_zeros(out, [x], True)
@@ -165,7 +157,7 @@ def _tangent(v, x):
     """A tangent as a tensor of its primal's dtype (Python floats would otherwise become the
     default float32 and cost a float64 primal its precision) and shape."""
     if not isinstance(v, Tensor):
-        v = Tensor._wrap(_on_device_of(backend.to_array(v, x.dtype), x))
+        v = Tensor._wrap(backend.beside(backend.to_array(v, x.dtype), x._data))
     if v.shape != x.shape:
         raise GraphError(f"jvp: a tangent of shape {v.shape} for a primal of shape {x.shape}; "
                          "each tangent must have its primal's shape.")

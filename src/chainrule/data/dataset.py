@@ -59,15 +59,9 @@ class TensorDataset(Dataset):
         return tuple(Tensor._wrap(a[index]) for a in self.arrays)
 
     def _batch(self, indices):
-        return tuple(Tensor._wrap(a[_index_for(a, indices)]) for a in self.arrays)
-
-
-def _index_for(a, indices):
-    """Host indices for the array `a`: put on its device when it lives on one (a device
-    array refuses host index arrays, as CuPy's may)."""
-    if type(a) is np.ndarray or type(indices) is not np.ndarray:
-        return indices
-    return backend.to_device(indices, backend.device_of(a))
+        # host indices go to a device array's device (one refuses host index arrays, as
+        # CuPy's may)
+        return tuple(Tensor._wrap(a[backend.beside(indices, a)]) for a in self.arrays)
 
 
 class Subset(Dataset):

@@ -234,8 +234,6 @@ def _checked(fn):
 
 def _uploading(fn):
     def upload(data, *args, **kwargs):
-        if type(data) is CheckedArray:
-            data = data._a
         return CheckedArray(np.asarray(fn(_unwrap_lenient(data), *args, **kwargs)))
     return upload
 

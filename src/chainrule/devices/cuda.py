@@ -28,10 +28,9 @@ def load(op="device"):
     def synchronize(index):
         cupy.cuda.Device(index).synchronize()
 
-    return backend.ArrayKind(
+    return backend.ArrayKind(   # (the default root: CuPy views share .base as NumPy's do)
         "cuda", cupy, cupy.ndarray, to_device=to_device, to_host=cupy.asnumpy,
-        index_of=lambda a: a.device.id, root=backend.base_root,   # views share .base
-        synchronize=synchronize, count=lambda: _device_count(cupy, "cuda"),
+        index_of=lambda a: a.device.id, synchronize=synchronize, count=lambda: _device_count(cupy, "cuda"),
         special={"erf": _erf})
 
 

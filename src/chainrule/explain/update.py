@@ -136,9 +136,7 @@ def sgd_step(d, lr, iteration=0):
             t = v.tensor
             old = _f64(t._data)
             g = d.gvalue(v.grad)
-            new = (old - lr * g).astype(t._data.dtype)
-            if type(t._data) is not np.ndarray:   # a parameter on a device: copied there
-                new = backend.to_device(new, backend.device_of(t._data))
+            new = backend.beside((old - lr * g).astype(t._data.dtype), t._data)
             np.copyto(t._data, new, casting="same_kind")
             t._version += 1
             pu = ParamUpdate(v, "sgd", old, g, _f64(t._data))

@@ -26,16 +26,8 @@ def _like(value, ref):
     array."""
     if isinstance(value, Tensor):
         return value
-    return Tensor._wrap(_beside(backend.to_array(value).astype(ref.dtype, copy=False),
-                                ref._data))
-
-
-def _beside(array, like):
-    """`array` on the device of the array `like` (itself when it is there already): host
-    arrays made here (masks, indices, a list the user passed) meet device tensors."""
-    if type(array) is np.ndarray and type(like) is np.ndarray:
-        return array
-    return backend.to_device(array, backend.device_of(like))
+    return Tensor._wrap(backend.beside(backend.to_array(value).astype(ref.dtype, copy=False),
+                                       ref._data))
 
 
 def _same_device(data, like, what, op, like_what="the input"):
@@ -273,7 +265,7 @@ def dropout(x, p=0.5, training=True):
 def _dropout_mask(x, p):
     """0 with probability p, else 1/(1 - p), shaped like x, drawn from chainrule's generator."""
     keep = backend.rng().random(x.shape) >= p   # NOTE: drawn on the host on every device,
-    return _beside((keep / (1.0 - p)).astype(x.dtype), x)   # so a seed gives the same masks
+    return backend.beside((keep / (1.0 - p)).astype(x.dtype), x)   # so a seed gives the same masks
 
 
 def embedding(indices, weight, padding_idx=None):
@@ -292,7 +284,7 @@ def embedding(indices, weight, padding_idx=None):
         if type(idx) is not type(weight._data):
             _same_device(idx, weight._data, "indices", "embedding", "the table (weight)")
     else:
-        idx = _beside(backend.to_array(indices), weight._data)
+        idx = backend.beside(backend.to_array(indices), weight._data)
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; convert "
                          "them with idx.astype(cr.int64)")
@@ -528,7 +520,7 @@ def _target_array(target, input, what, op):
         if type(t) is not type(input._data) or type(t) is not np.ndarray:
             _same_device(t, input._data, what, op)
         return t
-    return _beside(backend.to_array(target), input._data)
+    return backend.beside(backend.to_array(target), input._data)
 
 
 def _labels_all_valid(t, c, ignore_index):
@@ -587,7 +579,7 @@ def _weight_array(weight, c, like, op):
     if w.shape != (c,):
         raise ShapeError(f"{op}: weight must have one entry per class, shape ({c},), got "
                          f"{tuple(w.shape)}")
-    return _beside(w.astype(like.dtype, copy=False), like._data)
+    return backend.beside(w.astype(like.dtype, copy=False), like._data)
 
 
 def _finish_labels(per, w, reduction, shape, op):

@@ -118,13 +118,17 @@ class _BackwardState:
         return grad_input
 
 
-class _OutputsHook(Function):
-    """Identity on a module's outputs; its backward records grad_output."""
+class _Identity(Function):
+    """The tensors given, unchanged, with the call's _BackwardState kept for backward."""
 
     @staticmethod
-    def forward(ctx, state, *outputs):
+    def forward(ctx, state, *tensors):
         ctx.state = state
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return tensors[0] if len(tensors) == 1 else tuple(tensors)
+
+
+class _OutputsHook(_Identity):
+    """Identity on a module's outputs; its backward records grad_output."""
 
     @staticmethod
     def backward(ctx, *grads):
@@ -135,13 +139,8 @@ class _OutputsHook(Function):
         return (None,) + grads
 
 
-class _InputsHook(Function):
+class _InputsHook(_Identity):
     """Identity on a module's tensor inputs; its backward calls the module's backward hooks."""
-
-    @staticmethod
-    def forward(ctx, state, *inputs):
-        ctx.state = state
-        return inputs[0] if len(inputs) == 1 else tuple(inputs)
 
     @staticmethod
     def backward(ctx, *grads):

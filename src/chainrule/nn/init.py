@@ -13,10 +13,8 @@ from ..errors import ShapeError
 
 def _fill(tensor, values):
     data = tensor._data
-    if type(data) is not np.ndarray and type(values) is np.ndarray:
-        # NOTE: drawn on the host on every device (so a seed gives the same weights), copied
-        values = backend.to_device(values, backend.device_of(data))
-    data[...] = values
+    # NOTE: drawn on the host on every device (so a seed gives the same weights), copied
+    data[...] = backend.beside(values, data)
     tensor._version += 1
     return tensor
 

@@ -343,9 +343,7 @@ class Module:
                 "keys that match.")
         for key, arr in arrays.items():
             t = targets[key]
-            if type(arr) is not np.ndarray or type(t._data) is not np.ndarray:
-                arr = backend.to_device(arr, backend.device_of(t._data))   # onto t's device
-            np.copyto(t._data, arr, casting="unsafe")
+            np.copyto(t._data, backend.beside(arr, t._data), casting="unsafe")   # onto t's device
             t._version += 1
         return IncompatibleKeys(missing, unexpected)
 

@@ -420,8 +420,7 @@ def where(cond, a, b):
     a, b = lift_pair(a, b)
     # NOTE: a condition on another device (a host mask beside GPU tensors) is moved to the
     # tensors' device, as an index is (PyTorch requires them on one device).
-    if type(a._data) is not np.ndarray or type(cond) is not np.ndarray:
-        cond = backend.to_device(cond, backend.device_of(a._data))
+    cond = backend.beside(cond, a._data)
     return guard(apply(WHERE, (a, b), cond=cond), condition=given)
 
 
@@ -439,7 +438,7 @@ def to_device(x, device):
     there already. Differentiable: the gradient is copied back to x's device."""
     x = as_tensor(x)
     source = backend.device_of(x._data)
-    if source == device or (device.type == source.type and device.index is None):
+    if backend.already_on(source, device):
         return x
     return apply(TO_DEVICE, (x,), device=device, source=source)
 

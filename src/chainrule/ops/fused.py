@@ -217,10 +217,9 @@ def softmax_cross_entropy(x, labels, reduction="mean"):
     given, x = labels, as_tensor(x)
     labels = labels._data if isinstance(labels, Tensor) else \
         labels if backend.is_array(labels) else np.asarray(labels)
-    if type(x._data) is not np.ndarray:
-        # host labels (a list, a NumPy array) are moved to the scores' device; F.cross_entropy
-        # refuses a label *Tensor* on another device first, as PyTorch does.
-        labels = backend.to_device(labels, backend.device_of(x._data))
+    # host labels (a list, a NumPy array) are moved to the scores' device; F.cross_entropy
+    # refuses a label *Tensor* on another device first, as PyTorch does.
+    labels = backend.beside(labels, x._data)
     return guard(apply(SOFTMAX_XENT, (x,), labels=labels, reduction=reduction,
                        saved={}), labels=given)
 

@@ -415,23 +415,17 @@ def _plain_index(index, like):
     the array `like` (NOTE: a host index for a device tensor is moved there, as getitem's)."""
     if isinstance(index, tuple):
         return builtins.tuple(_plain_index(i, like) for i in index)
-    index = index._data if isinstance(index, Tensor) else index
-    if builtins.type(like) is not np.ndarray and backend.is_array(index):
-        index = backend.to_device(index, backend.device_of(like))
-    return index
+    return backend.beside(index._data if isinstance(index, Tensor) else index, like)
 
 
 def _here(x, t):
     """A Tensor or array operand `x` moved onto t's device (copies across devices, as
     PyTorch's copy_ makes): for updates that read another device's values explicitly."""
-    data = x._data if isinstance(x, Tensor) else x
-    if (builtins.type(data) is np.ndarray and builtins.type(t._data) is np.ndarray) or \
-            not backend.is_array(data):
+    if not isinstance(x, Tensor):
+        return backend.beside(x, t._data)
+    if builtins.type(x._data) is np.ndarray and builtins.type(t._data) is np.ndarray:
         return x
-    here = backend.device_of(t._data)
-    if backend.device_of(data) == here:
-        return x
-    return to(x, here) if isinstance(x, Tensor) else backend.to_device(x, here)
+    return to(x, t.device)     # x itself when it is there already
 
 
 def masked_fill_(self, mask, value):

@@ -290,13 +290,7 @@ def _alias(result, x, prim, params):
 
 
 def _root(a):
-    if type(a) is not np.ndarray:
-        return backend.memory_root(a)
-    while True:
-        b = a.base
-        if not isinstance(b, np.ndarray):
-            return a if b is None else b
-        a = b
+    return backend.base_root(a) if type(a) is np.ndarray else backend.memory_root(a)
 
 
 def guard(result, **tensors):

@@ -95,8 +95,7 @@ def _normalize_index(index, x):
     if type(x._data) is not np.ndarray:
         # NOTE: host index arrays (and CPU index tensors) are moved to x's device: PyTorch
         # lets a CPU index tensor index a CUDA tensor.
-        device = backend.device_of(x._data)
-        parts = [backend.to_device(p, device) if backend.is_array(p) else p for p in parts]
+        parts = [backend.beside(p, x._data) for p in parts]
     masks = [p for p in parts if backend.is_array(p) and p.dtype == bool]
     if masks:
         if any(p.ndim == 0 for p in masks):

@@ -220,8 +220,7 @@ def _restore_state(pstate, p, idx, problems):
                                 f"parameter has shape {p._data.shape}")
                 continue
             value = value.astype(p._data.dtype, copy=True)
-            if type(value) is not np.ndarray or type(p._data) is not np.ndarray:
-                value = backend.to_device(value, backend.device_of(p._data))
+            value = backend.beside(value, p._data)
         elif backend.is_array(value):
             value = value.item()
         out[key] = value
