@@ -610,6 +610,20 @@ def all_samples():
     return [(name, s) for name, spec in SPECS.items() for s in spec.samples]
 
 
+def nodes_of(out, name):
+    """The nodes of primitive `name` in the graph that made the tensor `out`."""
+    found, seen, stack = [], set(), [out._node]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if node.prim.name == name:
+            found.append(node)
+        stack.extend(t._node for t in node.inputs)
+    return found
+
+
 def sample_id(item):
     name, sample = item
     return f"{name}:{sample.label}"

@@ -272,39 +272,22 @@ def test_gradients_accumulated_over_two_backward_passes():
 def test_cross_entropy_path_is_rechecked_for_each_batch():
     """Labels all valid take the fused loss; ignore_index labels need the general path: the
     choice is a guard, not baked in."""
-    def body(model, opt):
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
     batches = _data()
     for x, y in batches[5:]:
         y[0] = -100                     # ignore_index
-    a, b = _twins(body)
+    a, b = _twins(_plain_step)
     _same(a, b, batches, captures=2)          # the fused loss, then the general one
 
 
 # ---------------------------------------------------------------- guards
 
 def test_guards_recapture_or_replay_with_the_right_results():
-    def body(model, opt):
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
-
     def make(seed=0):
         cr.manual_seed(seed)
         model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2),
                               nn.Linear(8, 3))
         opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        return model, opt, body(model, opt)
+        return model, opt, _plain_step(model, opt)
     a, b = make(), make()
     b = (b[0], b[1], cr.compile(b[2]))
     epoch = _data(6) + _data(1, size=3, seed=1)           # a smaller last batch
@@ -458,7 +441,7 @@ def test_create_graph_inside_runs_eagerly():
 # ---------------------------------------------------------------- check mode, graph, fit
 
 def test_check_mode_agrees_on_a_correct_step():
-    (m1, o1, s1), (m2, o2, s2) = _twins(lambda model, opt: _plain_step(model, opt))
+    (m1, o1, s1), (m2, o2, s2) = _twins(_plain_step)
     s2 = cr.compile(s2.fn, check=3)
     _same((m1, o1, s1), (m2, o2, s2))
     assert s2.stats["checked"] == 3

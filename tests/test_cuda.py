@@ -22,7 +22,7 @@ from chainrule import backend, nn
 from chainrule.errors import DeviceError
 
 from primitive_specs import SPECS, all_samples, sample_id
-from test_device_generic import _run, _tensors_on
+from test_device_generic import _run, _tensors_on, training_step
 
 DEVICE = "cuda"
 INSTALL = re.escape("pip install 'chainrule[cuda]'")
@@ -272,15 +272,7 @@ def test_compiled_step_on_cuda_matches_eager():
     def make():
         cr.manual_seed(0)
         model = _mlp().double().to(DEVICE)
-        opt = cr.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(a, b):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(a), b)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
+        return training_step(model, cr.optim.SGD(model.parameters(), lr=0.1))
     eager, compiled = make(), cr.compile(make())
     for _ in range(4):
         want, got = eager(X, y).item(), compiled(X, y).item()

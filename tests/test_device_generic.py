@@ -333,6 +333,17 @@ def test_custom_function_on_device():
     _same_on_both(lambda x: Cube.apply(x, 2)[0] * x, np.array([0.5, -1.0, 2.0]))
 
 
+def training_step(model, opt):
+    """A plain classifier step: zero the grads, cross-entropy, backward, update."""
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 def test_compiled_training_step_on_device_equals_eager():
     """cr.compile of an MLP's training step (Linear, ReLU, cross-entropy, SGD) on the device
     replays to the losses and parameters of the eager steps."""
@@ -344,14 +355,7 @@ def test_compiled_training_step_on_device_equals_eager():
         model = cr.nn.Sequential(cr.nn.Linear(5, 16), cr.nn.ReLU(), cr.nn.Linear(16, 3))
         model = model.double().to(DEVICE)
         opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
+        return model, training_step(model, opt)
 
     (m1, eager), (m2, step), (_, checked) = setup(), setup(), setup()
     step, checked = cr.compile(step), cr.compile(checked, check=2)
@@ -398,13 +402,7 @@ def test_compiled_steps_of_bigger_models_on_device_equal_eager_on_cpu(case):
         cr.manual_seed(0)
         model = make().double().to(device)
         opt = cr.optim.Adam(model.parameters(), lr=1e-2)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = training_step(model, opt)
         run = cr.compile(step) if compiled else step
         cr.manual_seed(1)
         batches = [(cr.randn(16, 1, 8, 8, dtype=cr.float64), cr.randint(0, 10, (16,)))

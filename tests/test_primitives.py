@@ -12,7 +12,7 @@ import chainrule as cr
 from chainrule.ops import REGISTRY
 
 from primitive_specs import (DOMAIN_MAKERS, SPECS, all_composites, all_samples,
-                             draw, input_domains, inside, sample_id)
+                             draw, input_domains, inside, nodes_of, sample_id)
 
 SAMPLES = all_samples()
 
@@ -33,28 +33,7 @@ def test_spec_samples_reach_their_primitive(name):
     """Each sample really records the primitive it claims to test (seen in the graph)."""
     for sample in SPECS[name].samples:
         out = sample.fn(*[t.requires_grad_() for t in _inputs(sample)])
-        seen, stack = set(), [out._node]
-        while stack:
-            node = stack.pop()
-            if node is None or node in seen:
-                continue
-            seen.add(node)
-            stack.extend(t._node for t in node.inputs)
-        assert name in {n.prim.name for n in seen}, f"{name}: sample {sample.label!r}"
-
-
-def _nodes_of(name, out):
-    """The nodes of primitive `name` in the graph that made `out`."""
-    found, seen, stack = [], set(), [out._node]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if node.prim.name == name:
-            found.append(node)
-        stack.extend(t._node for t in node.inputs)
-    return found
+        assert nodes_of(out, name), f"{name}: sample {sample.label!r}"
 
 
 CONSTRAINED = sorted(n for n in SPECS if set(input_domains(n)) != {"any"})
@@ -77,7 +56,7 @@ def test_samples_reach_their_primitive_inside_its_domain(name):
     for sample in SPECS[name].samples:
         if sample.outside_domain:
             continue
-        nodes = _nodes_of(name, sample.fn(*[t.requires_grad_() for t in _inputs(sample)]))
+        nodes = nodes_of(sample.fn(*[t.requires_grad_() for t in _inputs(sample)]), name)
         assert nodes, f"{name}: sample {sample.label!r} does not reach the primitive"
         for node in nodes:
             inputs = [t._data for t in node.inputs]

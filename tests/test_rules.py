@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import autograd
 from chainrule.ops import REGISTRY
 
-from primitive_specs import all_composites, all_samples, sample_id
+from primitive_specs import all_composites, all_samples, nodes_of, sample_id
 
 ITEMS = [item for item in all_samples() + all_composites()]
 
@@ -241,11 +240,6 @@ class _ShapeOnly:
         raise AssertionError("the rule read the values of a value its entry does not save")
 
 
-def _nodes_of(out, name):
-    order = autograd.toposort([out._node]) if out._node is not None else []
-    return [node for node in order if node.prim.name == name]
-
-
 @pytest.mark.parametrize("item", all_samples(), ids=[sample_id(i) for i in all_samples()])
 def test_rules_read_only_what_their_entry_saves(item):
     """An entry's `saves` is a promise (the engine and a static-graph capture may free the
@@ -253,7 +247,7 @@ def test_rules_read_only_what_their_entry_saves(item):
     name, sample = item
     prim = REGISTRY[name]
     xs = [cr.tensor(a, requires_grad=True) for a in sample.args]
-    nodes = _nodes_of(sample.fn(*xs), name)
+    nodes = nodes_of(sample.fn(*xs), name)
     assert nodes, f"the sample of {name} records no {name} node"
     for node in nodes:
         arrays = [t._data for t in node.inputs]

@@ -12,6 +12,8 @@ import pytest
 import chainrule as cr
 from chainrule import backend
 
+from primitive_specs import SPECS, nodes_of
+
 torch = pytest.importorskip("torch")
 
 
@@ -387,7 +389,6 @@ def test_updates_under_no_grad_still_bump_the_version():
 # must give the same gradient when a value its entry does not save is replaced by garbage.
 
 def _saved_value_cases():
-    from primitive_specs import SPECS
     from chainrule.ops import REGISTRY
     cases = []
     for name, spec in sorted(SPECS.items()):
@@ -403,16 +404,7 @@ _CASES, _REGISTRY = _saved_value_cases()
 def test_rules_read_only_what_their_entry_saves(name, sample):
     prim = _REGISTRY[name]
     xs = [cr.tensor(a, dtype=cr.float64).requires_grad_() for a in sample.args]
-    out = sample.fn(*xs)
-    nodes, seen, stack = [], set(), [out._node]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if node.prim is prim:
-            nodes.append(node)
-        stack.extend(t._node for t in node.inputs)
+    nodes = nodes_of(sample.fn(*xs), name)
     rng = np.random.default_rng(0)
 
     def host(a):   # (a node on a device: compare on the host)
